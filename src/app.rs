@@ -1,0 +1,247 @@
+//! The application: state built once from `Config`, background tasks, and the router.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, GatewayKind, MasterKeySource};
+use crate::crypto::MasterKey;
+use crate::db::{self, DbPool};
+use crate::gateway::simulator::SimulatorGateway;
+use crate::gateway::{CallEventReport, Gateway};
+use crate::graphql::{self, AppSchema};
+use crate::http;
+use crate::tokens::TokenSigner;
+use crate::verification::VerificationService;
+
+/// How often each instance re-reads signing keys, so a rotation reaches every instance.
+const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Shared state handed to handlers and resolvers; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: DbPool,
+    pub signer: Arc<TokenSigner>,
+    pub verification: Arc<VerificationService>,
+    /// Present when the simulator is the configured gateway.
+    pub simulator: Option<Arc<SimulatorGateway>>,
+    pub schema: AppSchema,
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Database(#[from] db::DbSetupError),
+    #[error("master key: {0}")]
+    MasterKey(#[from] crate::crypto::CryptoError),
+    #[error("signing keys: {0}")]
+    Tokens(#[from] crate::tokens::TokenError),
+    #[error("gateway: {0}")]
+    Gateway(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Loads the master key from the environment or the local key file.
+pub fn load_master_key(config: &Config) -> Result<MasterKey, StartError> {
+    match &config.master_key {
+        MasterKeySource::Hex(hex) => Ok(MasterKey::from_hex(hex)?),
+        MasterKeySource::File(path) => {
+            let (key, created) = MasterKey::load_or_create_file(path)?;
+            if created {
+                tracing::warn!(
+                    path = %path.display(),
+                    "created a local master key file; production must set MISSEDCALL_MASTER_KEY"
+                );
+            } else {
+                tracing::warn!(
+                    path = %path.display(),
+                    "using the local master key file; production must set MISSEDCALL_MASTER_KEY"
+                );
+            }
+            Ok(key)
+        }
+    }
+}
+
+/// Creates the database when missing and applies pending migrations.
+pub async fn prepare_database(config: &Config) -> Result<(), StartError> {
+    if db::create_database_if_missing(&config.database_url).await? {
+        tracing::info!(database = %db::mask_url(&config.database_url), "created database");
+    }
+    let applied = db::run_migrations(&config.database_url).await?;
+    if applied > 0 {
+        tracing::info!(applied, "applied migrations");
+    }
+    Ok(())
+}
+
+/// A built application: its state, its router and its background tasks.
+pub struct App {
+    pub state: AppState,
+    pub router: Router,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl App {
+    /// Prepares the database and builds everything the service needs.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let config = Arc::new(config);
+        let master_key = load_master_key(&config)?;
+        prepare_database(&config).await?;
+        let pool = db::build_pool(&config.database_url, config.database_pool_size).await?;
+        let signer = {
+            let mut conn = pool
+                .get()
+                .await
+                .map_err(|e| db::DbSetupError::Pool(e.to_string()))?;
+            Arc::new(
+                TokenSigner::load_or_init(&mut conn, &master_key, config.public_url.clone())
+                    .await?,
+            )
+        };
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (gateway, simulator): (Arc<dyn Gateway>, _) = match config.gateway {
+            GatewayKind::Simulator => {
+                let simulator = Arc::new(SimulatorGateway::new(
+                    events_tx,
+                    config.simulator_ring_delay,
+                ));
+                (simulator.clone(), Some(simulator))
+            }
+            GatewayKind::Twilio => {
+                return Err(StartError::Gateway(
+                    "the twilio gateway is not available in this build; use simulator".into(),
+                ));
+            }
+        };
+        let verification = Arc::new(VerificationService::new(
+            pool.clone(),
+            gateway,
+            signer.clone(),
+        ));
+        let mut state = AppState {
+            config: config.clone(),
+            db: pool.clone(),
+            signer: signer.clone(),
+            verification: verification.clone(),
+            simulator,
+            schema: graphql::build_schema(None),
+        };
+        state.schema = graphql::build_schema(Some(state.clone()));
+        let tasks = vec![
+            tokio::spawn(drain_call_events(verification, events_rx)),
+            tokio::spawn(reload_signing_keys(pool, signer, master_key)),
+        ];
+        let router = http::router(state.clone());
+        Ok(Self {
+            state,
+            router,
+            tasks,
+        })
+    }
+
+    /// Serves on `listener` until `shutdown` turns true; in-flight requests finish first.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> std::io::Result<()> {
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(listener, service)
+            .with_graceful_shutdown(async move {
+                while !*shutdown.borrow() {
+                    if shutdown.changed().await.is_err() {
+                        break;
+                    }
+                }
+            })
+            .await;
+        for task in self.tasks {
+            task.abort();
+        }
+        result
+    }
+}
+
+/// Binds `addr` (port 0 picks a free port) and serves in the background.
+pub async fn spawn(config: Config) -> Result<RunningServer, StartError> {
+    let addr = config.listen;
+    let app = App::build(config).await?;
+    let state = app.state.clone();
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Listen { addr, source })?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|source| StartError::Listen { addr, source })?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let handle = tokio::spawn(async move {
+        if let Err(err) = app.serve(listener, shutdown_rx).await {
+            tracing::error!(error = %err, "server stopped with an error");
+        }
+    });
+    Ok(RunningServer {
+        addr: local_addr,
+        state,
+        shutdown,
+        handle,
+    })
+}
+
+/// A server running in the background.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+    handle: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets in-flight requests finish, and waits for the server to end.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.handle.await;
+    }
+}
+
+async fn drain_call_events(
+    service: Arc<VerificationService>,
+    mut events: mpsc::UnboundedReceiver<CallEventReport>,
+) {
+    while let Some(report) = events.recv().await {
+        if let Err(err) = service.apply_call_event(&report).await {
+            tracing::error!(error = %err, call = %report.call_id, "could not apply a call event");
+        }
+    }
+}
+
+async fn reload_signing_keys(pool: DbPool, signer: Arc<TokenSigner>, master_key: MasterKey) {
+    let mut interval = tokio::time::interval(KEY_RELOAD_INTERVAL);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        let reloaded = match pool.get().await {
+            Ok(mut conn) => signer
+                .reload(&mut conn, &master_key)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(err) => Err(err.to_string()),
+        };
+        if let Err(err) = reloaded {
+            tracing::warn!(error = %err, "could not reload signing keys");
+        }
+    }
+}

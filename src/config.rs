@@ -1,0 +1,233 @@
+//! Configuration from the environment, with local defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which telephony gateway places calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayKind {
+    /// Records calls in memory and plays the phone network; for local runs, tests and the demo.
+    Simulator,
+    /// Twilio's Programmable Voice REST API.
+    Twilio,
+}
+
+impl GatewayKind {
+    /// Parses `MISSEDCALL_GATEWAY`.
+    pub fn parse(value: &str) -> Result<Self, ConfigError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "simulator" => Ok(Self::Simulator),
+            "twilio" => Ok(Self::Twilio),
+            other => Err(ConfigError::Invalid {
+                name: "MISSEDCALL_GATEWAY",
+                reason: format!("`{other}` is not one of simulator, twilio"),
+            }),
+        }
+    }
+
+    /// The name stored with each session.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Simulator => "simulator",
+            Self::Twilio => "twilio",
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the master key comes from.
+#[derive(Debug, Clone)]
+pub enum MasterKeySource {
+    /// `MISSEDCALL_MASTER_KEY`, 64 hex digits.
+    Hex(String),
+    /// A key file created on first start (local runs only).
+    File(PathBuf),
+}
+
+/// Everything the service reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    /// Connections in the Postgres pool of one instance.
+    pub database_pool_size: u32,
+    pub redis_url: Option<String>,
+    pub listen: SocketAddr,
+    /// Base URL of this service as clients and gateways reach it; the JWT `iss`.
+    pub public_url: String,
+    pub gateway: GatewayKind,
+    pub twilio_account_sid: Option<String>,
+    pub twilio_auth_token: Option<String>,
+    pub twilio_api_base: String,
+    pub operator_key: Option<String>,
+    pub master_key: MasterKeySource,
+    pub log_format: LogFormat,
+    /// How long the simulator waits before reporting RINGING and then CALL_ENDED.
+    pub simulator_ring_delay: Duration,
+    /// Largest accepted HTTP request body.
+    pub max_body_bytes: usize,
+}
+
+/// A configuration value that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/missedcall";
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_TWILIO_API_BASE: &str = "https://api.twilio.com";
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so tests need not touch the process env.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let listen_text = get("MISSEDCALL_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| ConfigError::Invalid {
+            name: "MISSEDCALL_LISTEN",
+            reason: format!("`{listen_text}` is not host:port (e.g. 127.0.0.1:8080)"),
+        })?;
+        let public_url = get("MISSEDCALL_PUBLIC_URL")
+            .unwrap_or_else(|| format!("http://{listen}"))
+            .trim_end_matches('/')
+            .to_owned();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(ConfigError::Invalid {
+                name: "MISSEDCALL_PUBLIC_URL",
+                reason: "must start with http:// or https://".into(),
+            });
+        }
+        let gateway = match get("MISSEDCALL_GATEWAY") {
+            Some(value) => GatewayKind::parse(&value)?,
+            None => GatewayKind::Simulator,
+        };
+        let master_key = match get("MISSEDCALL_MASTER_KEY") {
+            Some(hex) => MasterKeySource::Hex(hex),
+            None => MasterKeySource::File(
+                get("MISSEDCALL_MASTER_KEY_FILE")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from(".missedcall/master.key")),
+            ),
+        };
+        let log_format = match get("MISSEDCALL_LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "MISSEDCALL_LOG_FORMAT",
+                    reason: format!("`{other}` is not one of text, json"),
+                });
+            }
+        };
+        Ok(Self {
+            database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            database_pool_size: parse_number(&get, "MISSEDCALL_DATABASE_POOL_SIZE", 16, 1..=1000)?,
+            redis_url: get("REDIS_URL"),
+            listen,
+            public_url,
+            gateway,
+            twilio_account_sid: get("MISSEDCALL_TWILIO_ACCOUNT_SID"),
+            twilio_auth_token: get("MISSEDCALL_TWILIO_AUTH_TOKEN"),
+            twilio_api_base: get("MISSEDCALL_TWILIO_API_BASE")
+                .unwrap_or_else(|| DEFAULT_TWILIO_API_BASE.to_owned()),
+            operator_key: get("MISSEDCALL_OPERATOR_KEY"),
+            master_key,
+            log_format,
+            simulator_ring_delay: Duration::from_millis(parse_number(
+                &get,
+                "MISSEDCALL_SIMULATOR_RING_DELAY_MS",
+                1500,
+                0..=60_000,
+            )?),
+            max_body_bytes: parse_number(
+                &get,
+                "MISSEDCALL_MAX_BODY_BYTES",
+                64 * 1024,
+                1024..=10 << 20,
+            )?,
+        })
+    }
+}
+
+fn parse_number<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let Some(text) = get(name) else {
+        return Ok(default);
+    };
+    match text.parse::<T>() {
+        Ok(value) if range.contains(&value) => Ok(value),
+        _ => Err(ConfigError::Invalid {
+            name,
+            reason: format!(
+                "`{text}` is not a number from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_are_local() -> Result<(), ConfigError> {
+        let cfg = config(&[])?;
+        assert_eq!(cfg.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(cfg.public_url, "http://127.0.0.1:8080");
+        assert_eq!(cfg.gateway, GatewayKind::Simulator);
+        assert!(cfg.redis_url.is_none());
+        assert!(matches!(cfg.master_key, MasterKeySource::File(_)));
+        Ok(())
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (name, value) in [
+            ("MISSEDCALL_LISTEN", "nowhere"),
+            ("MISSEDCALL_GATEWAY", "carrier-pigeon"),
+            ("MISSEDCALL_PUBLIC_URL", "ftp://x"),
+            ("MISSEDCALL_DATABASE_POOL_SIZE", "0"),
+            ("MISSEDCALL_LOG_FORMAT", "xml"),
+        ] {
+            let err = config(&[(name, value)])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.starts_with(name), "{name}={value} gave `{err}`");
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! `pool_numbers`: the caller IDs a tenant rings from, single numbers and ranges.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Text, Uuid as SqlUuid};
+use diesel_async::RunQueryDsl;
+use uuid::Uuid;
+
+use super::DbConn;
+use super::schema::pool_numbers;
+
+/// A pool entry.
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable)]
+#[diesel(table_name = pool_numbers)]
+pub struct PoolNumber {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub pattern: String,
+    pub prefix: String,
+    pub random_digits: i32,
+    pub country: String,
+    pub label: String,
+    pub active: bool,
+    pub weight: i32,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub cooldown_until: Option<DateTime<Utc>>,
+    pub call_count: i64,
+    pub failure_count: i64,
+    pub consecutive_failures: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An entry to add.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = pool_numbers)]
+pub struct NewPoolNumber<'a> {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub pattern: &'a str,
+    pub prefix: &'a str,
+    pub random_digits: i32,
+    pub country: &'a str,
+    pub label: &'a str,
+}
+
+/// Adds an entry; the same pattern twice for a tenant is a unique violation.
+pub async fn insert(conn: &mut DbConn, new: &NewPoolNumber<'_>) -> QueryResult<PoolNumber> {
+    diesel::insert_into(pool_numbers::table)
+        .values(new)
+        .returning(PoolNumber::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// Claims the entry to ring from, in one statement so concurrent requests never read-then-write:
+/// active and out of cooldown, the destination's country first, then least recently used.
+pub async fn claim_next(
+    conn: &mut DbConn,
+    tenant_id: Uuid,
+    destination_country: &str,
+) -> QueryResult<Option<PoolNumber>> {
+    diesel::sql_query(
+        "UPDATE pool_numbers SET last_used_at = now(), call_count = call_count + 1 \
+         WHERE id = (SELECT id FROM pool_numbers \
+                     WHERE tenant_id = $1 AND active \
+                       AND (cooldown_until IS NULL OR cooldown_until <= now()) \
+                     ORDER BY (country = $2) DESC, last_used_at ASC NULLS FIRST, id \
+                     LIMIT 1) \
+         RETURNING *",
+    )
+    .bind::<SqlUuid, _>(tenant_id)
+    .bind::<Text, _>(destination_country)
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+/// The tenant's active entries (in or out of cooldown): what the app may see ringing.
+pub async fn list_active(conn: &mut DbConn, tenant_id: Uuid) -> QueryResult<Vec<PoolNumber>> {
+    pool_numbers::table
+        .filter(pool_numbers::tenant_id.eq(tenant_id))
+        .filter(pool_numbers::active.eq(true))
+        .order(pool_numbers::pattern.asc())
+        .select(PoolNumber::as_select())
+        .load(conn)
+        .await
+}
+
+/// Counts a failed call placement against the entry.
+pub async fn record_failure(conn: &mut DbConn, id: Uuid) -> QueryResult<usize> {
+    diesel::update(pool_numbers::table.find(id))
+        .set((
+            pool_numbers::failure_count.eq(pool_numbers::failure_count + 1),
+            pool_numbers::consecutive_failures.eq(pool_numbers::consecutive_failures + 1),
+        ))
+        .execute(conn)
+        .await
+}
+
+/// Resets the entry's run of failures after a call was placed.
+pub async fn record_success(conn: &mut DbConn, id: Uuid) -> QueryResult<usize> {
+    diesel::update(
+        pool_numbers::table
+            .find(id)
+            .filter(pool_numbers::consecutive_failures.gt(0)),
+    )
+    .set(pool_numbers::consecutive_failures.eq(0))
+    .execute(conn)
+    .await
+}

@@ -1,0 +1,211 @@
+//! `verification_sessions`: one row per requested verification.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use uuid::Uuid;
+
+use super::DbConn;
+use super::schema::verification_sessions as vs;
+
+/// A session row.
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable)]
+#[diesel(table_name = vs)]
+pub struct SessionRow {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub token_hash: Vec<u8>,
+    pub phone_number: String,
+    pub country: String,
+    pub number_type: String,
+    pub pool_number_id: Option<Uuid>,
+    pub expected_caller_id: String,
+    pub status: String,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub app_signature: Option<String>,
+    pub gateway: String,
+    pub gateway_call_id: Option<String>,
+    pub call_status: Option<String>,
+    pub failure_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub verified_at: Option<DateTime<Utc>>,
+}
+
+/// A session to create.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = vs)]
+pub struct NewSession<'a> {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub token_hash: &'a [u8],
+    pub phone_number: &'a str,
+    pub country: &'a str,
+    pub number_type: &'a str,
+    pub pool_number_id: Option<Uuid>,
+    pub expected_caller_id: &'a str,
+    pub status: &'a str,
+    pub max_attempts: i32,
+    pub client_ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub app_signature: Option<&'a str>,
+    pub gateway: &'a str,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Stores a new session.
+pub async fn insert(conn: &mut DbConn, new: &NewSession<'_>) -> QueryResult<SessionRow> {
+    diesel::insert_into(vs::table)
+        .values(new)
+        .returning(SessionRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// The tenant's session, or None (another tenant's session is indistinguishable from none).
+pub async fn find(conn: &mut DbConn, tenant_id: Uuid, id: Uuid) -> QueryResult<Option<SessionRow>> {
+    vs::table
+        .filter(vs::tenant_id.eq(tenant_id))
+        .filter(vs::id.eq(id))
+        .select(SessionRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Like [`find`], locking the row until the transaction ends so concurrent verifies serialize.
+pub async fn find_for_update(
+    conn: &mut DbConn,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> QueryResult<Option<SessionRow>> {
+    vs::table
+        .filter(vs::tenant_id.eq(tenant_id))
+        .filter(vs::id.eq(id))
+        .select(SessionRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Moves a session to `to` only from one of `from`; None when it was in another state.
+pub async fn transition(
+    conn: &mut DbConn,
+    id: Uuid,
+    from: &[&str],
+    to: &str,
+) -> QueryResult<Option<SessionRow>> {
+    diesel::update(vs::table.find(id).filter(vs::status.eq_any(from)))
+        .set((vs::status.eq(to), vs::updated_at.eq(diesel::dsl::now)))
+        .returning(SessionRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// Records the gateway's call id and moves the session to `to` when still in one of `from`.
+pub async fn record_call_placed(
+    conn: &mut DbConn,
+    id: Uuid,
+    call_id: &str,
+    from: &[&str],
+    to: &str,
+) -> QueryResult<Option<SessionRow>> {
+    use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
+    diesel::sql_query(
+        "UPDATE verification_sessions SET gateway_call_id = $2, updated_at = now(), \
+         status = CASE WHEN status = ANY($3) THEN $4 ELSE status END \
+         WHERE id = $1 RETURNING *",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(call_id)
+    .bind::<Array<Text>, _>(from)
+    .bind::<Text, _>(to)
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+/// Records a call-placement failure and moves the session to `to` when still in one of `from`.
+pub async fn record_call_failed(
+    conn: &mut DbConn,
+    id: Uuid,
+    reason: &str,
+    from: &[&str],
+    to: &str,
+) -> QueryResult<Option<SessionRow>> {
+    diesel::update(vs::table.find(id).filter(vs::status.eq_any(from)))
+        .set((
+            vs::status.eq(to),
+            vs::failure_reason.eq(reason),
+            vs::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(SessionRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// Locks a session by id alone, for gateway reports (which carry no tenant).
+pub async fn lock_by_id(conn: &mut DbConn, id: Uuid) -> QueryResult<Option<SessionRow>> {
+    vs::table
+        .find(id)
+        .select(SessionRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Records call progress on a locked row: the raw call status, the call id when not yet known,
+/// and the new session status when the state machine allowed a move.
+pub async fn record_call_progress(
+    conn: &mut DbConn,
+    id: Uuid,
+    call_id: &str,
+    call_status: &str,
+    new_status: Option<&str>,
+) -> QueryResult<SessionRow> {
+    use diesel::sql_types::{Nullable, Text, Uuid as SqlUuid};
+    diesel::sql_query(
+        "UPDATE verification_sessions SET call_status = $2, \
+         gateway_call_id = COALESCE(gateway_call_id, $3), status = COALESCE($4, status), \
+         updated_at = now() WHERE id = $1 RETURNING *",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(call_status)
+    .bind::<Text, _>(call_id)
+    .bind::<Nullable<Text>, _>(new_status)
+    .get_result(conn)
+    .await
+}
+
+/// Counts an attempt on a locked row; returns the new attempt count.
+pub async fn add_attempt(conn: &mut DbConn, id: Uuid) -> QueryResult<i32> {
+    diesel::update(vs::table.find(id))
+        .set((
+            vs::attempts.eq(vs::attempts + 1),
+            vs::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(vs::attempts)
+        .get_result(conn)
+        .await
+}
+
+/// Marks a locked row verified.
+pub async fn mark_verified(conn: &mut DbConn, id: Uuid) -> QueryResult<SessionRow> {
+    diesel::update(vs::table.find(id))
+        .set((
+            vs::status.eq(crate::verification::SessionStatus::Verified.as_str()),
+            vs::verified_at.eq(diesel::dsl::now),
+            vs::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(SessionRow::as_returning())
+        .get_result(conn)
+        .await
+}

@@ -1,0 +1,190 @@
+//! Error enums of the service layer and the one table of client-facing codes.
+//!
+//! Everything a client may see goes through [`ErrorCode`]; internal detail (database
+//! messages, gateway bodies, key material) is logged and never sent.
+
+use std::fmt;
+
+/// The stable `extensions.code` values clients rely on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    Unauthenticated,
+    ApiKeyRevoked,
+    TenantSuspended,
+    Forbidden,
+    BadRequest,
+    GraphqlValidationFailed,
+    InvalidInput,
+    InvalidPhoneNumber,
+    NumberTypeNotAllowed,
+    CountryNotAllowed,
+    InvalidAppSignature,
+    NoCallerIdAvailable,
+    CallFailed,
+    SessionNotFound,
+    InvalidSessionToken,
+    SessionExpired,
+    SessionLocked,
+    AlreadyUsed,
+    RateLimited,
+    NotFound,
+    Conflict,
+    ServiceUnavailable,
+    InternalError,
+}
+
+impl ErrorCode {
+    /// The SCREAMING_SNAKE_CASE code put in `extensions.code`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::ApiKeyRevoked => "API_KEY_REVOKED",
+            Self::TenantSuspended => "TENANT_SUSPENDED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::BadRequest => "BAD_REQUEST",
+            Self::GraphqlValidationFailed => "GRAPHQL_VALIDATION_FAILED",
+            Self::InvalidInput => "INVALID_INPUT",
+            Self::InvalidPhoneNumber => "INVALID_PHONE_NUMBER",
+            Self::NumberTypeNotAllowed => "NUMBER_TYPE_NOT_ALLOWED",
+            Self::CountryNotAllowed => "COUNTRY_NOT_ALLOWED",
+            Self::InvalidAppSignature => "INVALID_APP_SIGNATURE",
+            Self::NoCallerIdAvailable => "NO_CALLER_ID_AVAILABLE",
+            Self::CallFailed => "CALL_FAILED",
+            Self::SessionNotFound => "SESSION_NOT_FOUND",
+            Self::InvalidSessionToken => "INVALID_SESSION_TOKEN",
+            Self::SessionExpired => "SESSION_EXPIRED",
+            Self::SessionLocked => "SESSION_LOCKED",
+            Self::AlreadyUsed => "ALREADY_USED",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::NotFound => "NOT_FOUND",
+            Self::Conflict => "CONFLICT",
+            Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            Self::InternalError => "INTERNAL_ERROR",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Errors of the service layer (auth, verification flow, administration).
+///
+/// The `Display` text of client-caused variants is the message the client sees;
+/// the internal variants carry detail for the log only.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("missing or invalid API key; send `Authorization: Bearer pk_…` or `sk_…`")]
+    Unauthenticated,
+    #[error("this API key has been revoked")]
+    ApiKeyRevoked,
+    #[error("this tenant is suspended")]
+    TenantSuspended,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("{0}")]
+    InvalidPhoneNumber(String),
+    #[error("phone numbers of type {0} cannot be verified")]
+    NumberTypeNotAllowed(String),
+    #[error("phone numbers from {0} are not allowed for this app")]
+    CountryNotAllowed(String),
+    #[error("{0}")]
+    InvalidAppSignature(&'static str),
+    #[error("no caller ID is available in this tenant's pool")]
+    NoCallerIdAvailable,
+    #[error("the verification call could not be placed")]
+    CallFailed,
+    #[error("verification session not found")]
+    SessionNotFound,
+    #[error("the session token does not match this session")]
+    InvalidSessionToken,
+    #[error("this verification session has expired")]
+    SessionExpired,
+    #[error("this verification session is locked after too many attempts")]
+    SessionLocked,
+    #[error("this verification session has already been used")]
+    AlreadyUsed,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the service is temporarily unavailable")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// The client-facing code of this error.
+    pub const fn code(&self) -> ErrorCode {
+        match self {
+            Self::Unauthenticated => ErrorCode::Unauthenticated,
+            Self::ApiKeyRevoked => ErrorCode::ApiKeyRevoked,
+            Self::TenantSuspended => ErrorCode::TenantSuspended,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::InvalidInput(_) => ErrorCode::InvalidInput,
+            Self::InvalidPhoneNumber(_) => ErrorCode::InvalidPhoneNumber,
+            Self::NumberTypeNotAllowed(_) => ErrorCode::NumberTypeNotAllowed,
+            Self::CountryNotAllowed(_) => ErrorCode::CountryNotAllowed,
+            Self::InvalidAppSignature(_) => ErrorCode::InvalidAppSignature,
+            Self::NoCallerIdAvailable => ErrorCode::NoCallerIdAvailable,
+            Self::CallFailed => ErrorCode::CallFailed,
+            Self::SessionNotFound => ErrorCode::SessionNotFound,
+            Self::InvalidSessionToken => ErrorCode::InvalidSessionToken,
+            Self::SessionExpired => ErrorCode::SessionExpired,
+            Self::SessionLocked => ErrorCode::SessionLocked,
+            Self::AlreadyUsed => ErrorCode::AlreadyUsed,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::Unavailable(_) => ErrorCode::ServiceUnavailable,
+            Self::Internal(_) => ErrorCode::InternalError,
+        }
+    }
+
+    /// The message a client may see: internal detail is replaced by a generic text.
+    pub fn client_message(&self) -> String {
+        match self {
+            Self::Unavailable(_) => "the service is temporarily unavailable; retry shortly".into(),
+            Self::Internal(_) => "internal error".into(),
+            other => other.to_string(),
+        }
+    }
+
+    /// Shorthand for an internal error from any displayable cause.
+    pub fn internal(cause: impl fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    fn from(err: diesel::result::Error) -> Self {
+        match err {
+            diesel::result::Error::NotFound => Self::NotFound("record"),
+            other => Self::Internal(format!("database: {other}")),
+        }
+    }
+}
+
+impl From<crate::db::PoolError> for AppError {
+    fn from(err: crate::db::PoolError) -> Self {
+        Self::Unavailable(format!("database pool: {err}"))
+    }
+}
+
+impl async_graphql::ErrorExtensions for AppError {
+    /// The GraphQL error a client sees: the client message and `extensions.code`.
+    fn extend(&self) -> async_graphql::Error {
+        if matches!(self, Self::Internal(_) | Self::Unavailable(_)) {
+            tracing::error!(error = %self, "request failed");
+        }
+        let code = self.code().as_str();
+        async_graphql::Error::new(self.client_message()).extend_with(|_, ext| ext.set("code", code))
+    }
+}
+
+/// Result alias of the service layer.
+pub type AppResult<T> = Result<T, AppError>;

@@ -1,0 +1,47 @@
+//! The GraphQL API: schema assembly, request context, and one module per domain.
+
+pub mod context;
+pub mod tenant;
+pub mod types;
+pub mod verification;
+
+use async_graphql::{EmptySubscription, MergedObject, Schema};
+
+use crate::app::AppState;
+
+/// Query root, merged from the domains.
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(verification::VerificationQuery, tenant::TenantQuery);
+
+/// Mutation root, merged from the domains.
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(verification::VerificationMutation);
+
+/// The service's schema.
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// Deepest selection accepted; the API's own shapes are at most 4 deep.
+const MAX_DEPTH: usize = 12;
+/// Largest query complexity accepted (one point a field).
+const MAX_COMPLEXITY: usize = 256;
+
+/// Builds the schema with its limits; `state` becomes schema data when given.
+pub fn build_schema(state: Option<AppState>) -> AppSchema {
+    let builder = Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+    .limit_recursive_depth(32);
+    match state {
+        Some(state) => builder.data(state).finish(),
+        None => builder.finish(),
+    }
+}
+
+/// The SDL the code exports, as checked into `schema.graphql`.
+pub fn sdl() -> String {
+    build_schema(None).sdl()
+}

@@ -1,0 +1,151 @@
+//! HTTP routes: GraphQL, JWKS, health, and the simulator's phone.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::error::ErrorCode;
+use crate::graphql::context::RequestAuth;
+use crate::verification::ClientInfo;
+
+/// Longest User-Agent kept with a session.
+const MAX_USER_AGENT_LEN: usize = 256;
+
+/// All routes of the service.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.max_body_bytes;
+    Router::new()
+        .route("/graphql", get(graphiql).post(graphql))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/simulator/calls", get(simulator_calls))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+/// A GraphQL-shaped error response for failures before execution.
+fn graphql_error(status: StatusCode, code: ErrorCode, message: &str) -> Response {
+    let body = json!({"data": null, "errors": [{"message": message, "extensions": {"code": code.as_str()}}]});
+    (status, Json(body)).into_response()
+}
+
+async fn graphql(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(_) => {
+            return graphql_error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadRequest,
+                "the body must be a JSON GraphQL request: {\"query\": \"…\", \"variables\": {…}}",
+            );
+        }
+    };
+    let header_text = |name| headers.get(name).and_then(|value| value.to_str().ok());
+    let auth = RequestAuth::from_header(header_text(header::AUTHORIZATION));
+    let client = ClientInfo {
+        ip: Some(peer.ip().to_string()),
+        user_agent: header_text(header::USER_AGENT)
+            .map(|agent| agent.chars().take(MAX_USER_AGENT_LEN).collect()),
+    };
+    let mut response = state.schema.execute(request.data(auth).data(client)).await;
+    // Parse and validation errors come from async-graphql without a code; give them one.
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", ErrorCode::GraphqlValidationFailed.as_str());
+        }
+    }
+    Json(response).into_response()
+}
+
+async fn graphiql() -> Html<String> {
+    Html(
+        async_graphql::http::GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .title("missedcall")
+            .finish(),
+    )
+}
+
+async fn jwks(State(state): State<AppState>) -> Response {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(state.signer.jwks()),
+    )
+        .into_response()
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    use diesel_async::RunQueryDsl;
+    let ready = match state.db.get().await {
+        Ok(mut conn) => diesel::sql_query("SELECT 1")
+            .execute(&mut conn)
+            .await
+            .is_ok(),
+        Err(_) => false,
+    };
+    if ready {
+        (StatusCode::OK, Json(json!({"status": "ready"}))).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "database": "down"})),
+        )
+            .into_response()
+    }
+}
+
+#[derive(Deserialize)]
+struct CallsQuery {
+    to: Option<String>,
+}
+
+async fn simulator_calls(
+    State(state): State<AppState>,
+    Query(query): Query<CallsQuery>,
+) -> Response {
+    let Some(simulator) = state.simulator.as_ref() else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "the simulator gateway is not configured"})),
+        )
+            .into_response();
+    };
+    let Some(to) = query
+        .to
+        .as_deref()
+        .map(str::trim)
+        .filter(|to| !to.is_empty())
+    else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "give the destination as ?to=+E164"})),
+        )
+            .into_response();
+    };
+    Json(simulator.calls_to(to)).into_response()
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({"error": "not found"}))).into_response()
+}

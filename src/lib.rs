@@ -1,0 +1,18 @@
+//! missedcall: multi-tenant phone-number verification by flash call.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod gateway;
+pub mod graphql;
+pub mod http;
+pub mod telemetry;
+pub mod tenancy;
+pub mod tokens;
+pub mod verification;

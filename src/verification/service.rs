@@ -1,0 +1,608 @@
+//! The verification flow: request a call, verify the caller ID, follow the call's progress.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel_async::AsyncConnection;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::SessionStatus;
+use super::phone::{self, Destination, PoolPattern};
+use crate::crypto::{ct_eq, random_token, sha256};
+use crate::db::audit_events::{self, NewAuditEvent};
+use crate::db::sessions::{self, NewSession, SessionRow};
+use crate::db::tenants::Tenant;
+use crate::db::{DbConn, DbPool, allowed_countries, app_signatures, pool_numbers};
+use crate::error::{AppError, AppResult};
+use crate::gateway::{CallEventReport, CallRequest, Gateway};
+use crate::tokens::{SignedToken, TokenRequest, TokenSigner};
+
+/// Longest accepted caller ID and session token, checked before any work.
+const MAX_CALLER_ID_LEN: usize = 64;
+const MAX_SESSION_TOKEN_LEN: usize = 128;
+const MAX_APP_SIGNATURE_LEN: usize = 200;
+const MAX_PHONE_INPUT_LEN: usize = 64;
+
+/// What the HTTP layer knows about the client, recorded with sessions and audit events.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A session that was started and whose call was placed.
+#[derive(Debug, Clone)]
+pub struct StartedSession {
+    pub session_id: Uuid,
+    /// Shown once; needed to verify and to watch the session.
+    pub session_token: String,
+    pub status: SessionStatus,
+    pub expires_at: DateTime<Utc>,
+    pub caller_id_pattern: String,
+    pub interception_timeout_seconds: i32,
+}
+
+/// The answer to a verify call.
+#[derive(Debug, Clone)]
+pub struct VerifyOutcome {
+    pub verified: bool,
+    pub status: SessionStatus,
+    pub attempts_left: i32,
+    pub token: Option<SignedToken>,
+}
+
+/// A session's state as its owner may see it.
+#[derive(Debug, Clone)]
+pub struct SessionState {
+    pub session_id: Uuid,
+    pub status: SessionStatus,
+    pub at: DateTime<Utc>,
+    pub reason: Option<String>,
+    pub expires_at: DateTime<Utc>,
+    pub attempts_left: i32,
+}
+
+/// The flash-call flow over the database, the gateway and the token signer.
+pub struct VerificationService {
+    db: DbPool,
+    gateway: Arc<dyn Gateway>,
+    signer: Arc<TokenSigner>,
+}
+
+impl VerificationService {
+    /// The flow over these parts.
+    pub fn new(db: DbPool, gateway: Arc<dyn Gateway>, signer: Arc<TokenSigner>) -> Self {
+        Self {
+            db,
+            gateway,
+            signer,
+        }
+    }
+
+    /// Checks the request, stores a session, and has the gateway ring the phone.
+    pub async fn request_call(
+        &self,
+        tenant: &Tenant,
+        phone_input: &str,
+        app_signature: Option<&str>,
+        client: &ClientInfo,
+    ) -> AppResult<StartedSession> {
+        let mut conn = self.db.get().await?;
+        let destination = match check_request(&mut conn, tenant, phone_input, app_signature).await {
+            Ok(destination) => destination,
+            Err(err) => {
+                record_refusal(&mut conn, tenant, client, "request.refused", &err, |d| {
+                    d.insert("phone".into(), json!(phone::mask_phone(phone_input)));
+                })
+                .await;
+                return Err(err);
+            }
+        };
+        let session_token = random_token("st_", 32);
+        let token_hash = sha256(session_token.as_bytes());
+        let expires_at = Utc::now() + chrono::Duration::seconds(i64::from(tenant.validity_seconds));
+        let app_signature = app_signature.map(str::trim).filter(|s| !s.is_empty());
+        let stored = conn
+            .transaction(async |conn| {
+                let Some(entry) =
+                    pool_numbers::claim_next(conn, tenant.id, &destination.country).await?
+                else {
+                    return Err(AppError::NoCallerIdAvailable);
+                };
+                let pattern = pool_pattern(&entry)?;
+                let expected_caller_id = pattern.draw(&mut rand::rng());
+                let row = sessions::insert(
+                    conn,
+                    &NewSession {
+                        id: Uuid::now_v7(),
+                        tenant_id: tenant.id,
+                        token_hash: &token_hash,
+                        phone_number: &destination.e164,
+                        country: &destination.country,
+                        number_type: destination.number_type.as_str(),
+                        pool_number_id: Some(entry.id),
+                        expected_caller_id: &expected_caller_id,
+                        status: SessionStatus::Pending.as_str(),
+                        max_attempts: tenant.max_attempts,
+                        client_ip: client.ip.as_deref(),
+                        user_agent: client.user_agent.as_deref(),
+                        app_signature,
+                        gateway: self.gateway.name(),
+                        expires_at,
+                    },
+                )
+                .await?;
+                let active = pool_numbers::list_active(conn, tenant.id).await?;
+                let patterns = active
+                    .iter()
+                    .map(pool_pattern)
+                    .collect::<AppResult<Vec<_>>>()?;
+                audit_events::record(
+                    conn,
+                    &NewAuditEvent::new(tenant.id, "call.requested")
+                        .session(row.id)
+                        .ip(client.ip.as_deref())
+                        .detail(json!({
+                            "phone": phone::mask_phone(&destination.e164),
+                            "country": destination.country,
+                            "numberType": destination.number_type.as_str(),
+                            "poolNumberId": entry.id,
+                        })),
+                )
+                .await?;
+                Ok((row, phone::caller_id_pattern(&patterns)))
+            })
+            .await;
+        let (row, caller_id_pattern) = match stored {
+            Ok(stored) => stored,
+            Err(err) => {
+                if matches!(err, AppError::NoCallerIdAvailable) {
+                    record_refusal(&mut conn, tenant, client, "request.refused", &err, |_| {})
+                        .await;
+                }
+                return Err(err);
+            }
+        };
+        let row = self.place_call(&mut conn, tenant, row, client).await?;
+        tracing::info!(
+            tenant = %tenant.slug,
+            session = %row.id,
+            phone = %phone::mask_phone(&row.phone_number),
+            "verification call placed"
+        );
+        Ok(StartedSession {
+            session_id: row.id,
+            session_token,
+            status: parse_status(&row.status)?,
+            expires_at: row.expires_at,
+            caller_id_pattern,
+            interception_timeout_seconds: tenant.interception_timeout_seconds,
+        })
+    }
+
+    async fn place_call(
+        &self,
+        conn: &mut DbConn,
+        tenant: &Tenant,
+        row: SessionRow,
+        client: &ClientInfo,
+    ) -> AppResult<SessionRow> {
+        let request = CallRequest {
+            session_id: row.id,
+            tenant_id: tenant.id,
+            from: row.expected_caller_id.clone(),
+            to: row.phone_number.clone(),
+            ring_timeout: Duration::from_secs(
+                u64::try_from(tenant.ring_timeout_seconds).unwrap_or(6),
+            ),
+        };
+        match self.gateway.place_call(&request).await {
+            Ok(placed) => {
+                let calling = SessionStatus::Calling;
+                let updated = sessions::record_call_placed(
+                    conn,
+                    row.id,
+                    &placed.call_id,
+                    &calling.source_names(),
+                    calling.as_str(),
+                )
+                .await?
+                .ok_or(AppError::Internal(
+                    "session vanished while placing its call".into(),
+                ))?;
+                if let Some(entry) = row.pool_number_id {
+                    pool_numbers::record_success(conn, entry).await?;
+                }
+                audit_events::record(
+                    conn,
+                    &NewAuditEvent::new(tenant.id, "call.placed")
+                        .session(row.id)
+                        .ip(client.ip.as_deref())
+                        .detail(json!({"gateway": self.gateway.name(), "callId": placed.call_id})),
+                )
+                .await?;
+                Ok(updated)
+            }
+            Err(gateway_error) => {
+                tracing::warn!(
+                    tenant = %tenant.slug,
+                    session = %row.id,
+                    error = %gateway_error,
+                    "call placement failed"
+                );
+                let failed = SessionStatus::CallFailed;
+                conn.transaction(async |conn| {
+                    sessions::record_call_failed(
+                        conn,
+                        row.id,
+                        &gateway_error.to_string(),
+                        &failed.source_names(),
+                        failed.as_str(),
+                    )
+                    .await?;
+                    if let Some(entry) = row.pool_number_id {
+                        pool_numbers::record_failure(conn, entry).await?;
+                    }
+                    audit_events::record(
+                        conn,
+                        &NewAuditEvent::new(tenant.id, "call.failed")
+                            .session(row.id)
+                            .ip(client.ip.as_deref())
+                            .detail(json!({"gateway": self.gateway.name(), "reason": gateway_error.to_string()})),
+                    )
+                    .await?;
+                    Ok::<_, AppError>(())
+                })
+                .await?;
+                Err(AppError::CallFailed)
+            }
+        }
+    }
+
+    /// Counts an attempt and compares the caller ID in constant time; on a match the session is
+    /// verified exactly once and a signed token returned.
+    pub async fn verify(
+        &self,
+        tenant: &Tenant,
+        session_id: Uuid,
+        session_token: &str,
+        caller_id: &str,
+        client: &ClientInfo,
+    ) -> AppResult<VerifyOutcome> {
+        if caller_id.trim().is_empty() {
+            return Err(AppError::InvalidInput("callerId must not be empty".into()));
+        }
+        if caller_id.len() > MAX_CALLER_ID_LEN {
+            return Err(AppError::InvalidInput(format!(
+                "callerId must be at most {MAX_CALLER_ID_LEN} characters"
+            )));
+        }
+        if session_token.len() > MAX_SESSION_TOKEN_LEN {
+            return Err(AppError::InvalidSessionToken);
+        }
+        let token_hash = sha256(session_token.as_bytes());
+        let mut conn = self.db.get().await?;
+        let decided = conn
+            .transaction(async |conn| {
+                let decision = self
+                    .decide_verify(conn, tenant, session_id, &token_hash, caller_id, client)
+                    .await?;
+                Ok::<_, AppError>(decision)
+            })
+            .await?;
+        match decided {
+            VerifyDecision::Refused(err) => {
+                record_refusal(&mut conn, tenant, client, "verify.refused", &err, |d| {
+                    d.insert("sessionId".into(), json!(session_id));
+                })
+                .await;
+                Err(err)
+            }
+            VerifyDecision::Answered {
+                outcome,
+                cancel_call,
+            } => {
+                if let Some(call_id) = cancel_call {
+                    let gateway = Arc::clone(&self.gateway);
+                    // Best effort and off the request path: the phone may stop ringing by itself.
+                    tokio::spawn(async move {
+                        if let Err(err) = gateway.cancel_call(&call_id).await {
+                            tracing::debug!(error = %err, "could not end the call after verification");
+                        }
+                    });
+                }
+                Ok(outcome)
+            }
+        }
+    }
+
+    async fn decide_verify(
+        &self,
+        conn: &mut DbConn,
+        tenant: &Tenant,
+        session_id: Uuid,
+        token_hash: &[u8; 32],
+        caller_id: &str,
+        client: &ClientInfo,
+    ) -> AppResult<VerifyDecision> {
+        let Some(row) = sessions::find_for_update(conn, tenant.id, session_id).await? else {
+            return Ok(VerifyDecision::Refused(AppError::SessionNotFound));
+        };
+        if !ct_eq(&row.token_hash, token_hash) {
+            return Ok(VerifyDecision::Refused(AppError::InvalidSessionToken));
+        }
+        let status = parse_status(&row.status)?;
+        match status {
+            SessionStatus::Verified => return Ok(VerifyDecision::Refused(AppError::AlreadyUsed)),
+            SessionStatus::Locked => return Ok(VerifyDecision::Refused(AppError::SessionLocked)),
+            SessionStatus::Expired => return Ok(VerifyDecision::Refused(AppError::SessionExpired)),
+            _ => {}
+        }
+        if row.expires_at <= Utc::now() {
+            expire(conn, &row).await?;
+            return Ok(VerifyDecision::Refused(AppError::SessionExpired));
+        }
+        let attempts = sessions::add_attempt(conn, row.id).await?;
+        let attempts_left = (row.max_attempts - attempts).max(0);
+        let matched =
+            phone::normalize_caller_id(caller_id, &row.country).is_some_and(|normalized| {
+                ct_eq(normalized.as_bytes(), row.expected_caller_id.as_bytes())
+            });
+        let event = |kind| {
+            NewAuditEvent::new(tenant.id, kind)
+                .session(row.id)
+                .ip(client.ip.as_deref())
+        };
+        if matched {
+            let verified = sessions::mark_verified(conn, row.id).await?;
+            let token = self.signer.sign(&TokenRequest {
+                audience: tenant.jwt_audience.clone(),
+                phone_number: verified.phone_number.clone(),
+                tenant_id: tenant.id,
+                session_id: verified.id,
+                ttl_seconds: i64::from(tenant.jwt_ttl_seconds),
+            })?;
+            audit_events::record(
+                conn,
+                &event("verify.succeeded").detail(json!({"attempt": attempts})),
+            )
+            .await?;
+            let still_ringing = matches!(status, SessionStatus::Calling | SessionStatus::Ringing);
+            return Ok(VerifyDecision::Answered {
+                outcome: VerifyOutcome {
+                    verified: true,
+                    status: SessionStatus::Verified,
+                    attempts_left,
+                    token: Some(token),
+                },
+                cancel_call: row.gateway_call_id.clone().filter(|_| still_ringing),
+            });
+        }
+        let status = if attempts >= row.max_attempts {
+            let locked = SessionStatus::Locked;
+            sessions::transition(conn, row.id, &locked.source_names(), locked.as_str()).await?;
+            audit_events::record(
+                conn,
+                &event("verify.locked").detail(json!({"attempt": attempts})),
+            )
+            .await?;
+            locked
+        } else {
+            audit_events::record(
+                conn,
+                &event("verify.failed")
+                    .detail(json!({"attempt": attempts, "attemptsLeft": attempts_left})),
+            )
+            .await?;
+            status
+        };
+        Ok(VerifyDecision::Answered {
+            outcome: VerifyOutcome {
+                verified: false,
+                status,
+                attempts_left,
+                token: None,
+            },
+            cancel_call: None,
+        })
+    }
+
+    /// The session's current state for its owner (the session token is required).
+    pub async fn session_state(
+        &self,
+        tenant: &Tenant,
+        session_id: Uuid,
+        session_token: &str,
+    ) -> AppResult<SessionState> {
+        if session_token.len() > MAX_SESSION_TOKEN_LEN {
+            return Err(AppError::InvalidSessionToken);
+        }
+        let token_hash = sha256(session_token.as_bytes());
+        let mut conn = self.db.get().await?;
+        let Some(mut row) = sessions::find(&mut conn, tenant.id, session_id).await? else {
+            return Err(AppError::SessionNotFound);
+        };
+        if !ct_eq(&row.token_hash, &token_hash) {
+            return Err(AppError::InvalidSessionToken);
+        }
+        if row.expires_at <= Utc::now() && !parse_status(&row.status)?.is_terminal() {
+            row = conn
+                .transaction(async |conn| {
+                    match sessions::find_for_update(conn, tenant.id, session_id).await? {
+                        Some(locked) => expire(conn, &locked).await,
+                        None => Err(AppError::SessionNotFound),
+                    }
+                })
+                .await?;
+        }
+        Ok(SessionState {
+            session_id: row.id,
+            status: parse_status(&row.status)?,
+            at: row.updated_at,
+            reason: row.failure_reason.clone(),
+            expires_at: row.expires_at,
+            attempts_left: (row.max_attempts - row.attempts).max(0),
+        })
+    }
+
+    /// Applies a gateway's report about a call to its session, never moving it backwards.
+    pub async fn apply_call_event(
+        &self,
+        report: &CallEventReport,
+    ) -> AppResult<Option<SessionStatus>> {
+        let mut conn = self.db.get().await?;
+        conn.transaction(async |conn| {
+            let Some(row) = sessions::lock_by_id(conn, report.session_id).await? else {
+                tracing::warn!(call = %report.call_id, "call event for an unknown session");
+                return Ok(None);
+            };
+            let known_call = row
+                .gateway_call_id
+                .as_deref()
+                .is_none_or(|id| id == report.call_id);
+            if row.gateway != report.gateway || !known_call {
+                tracing::warn!(call = %report.call_id, "call event does not match its session");
+                return Ok(None);
+            }
+            let current = parse_status(&row.status)?;
+            let target = SessionStatus::after_call_event(report.event);
+            let moved = current.can_move_to(target);
+            let updated = sessions::record_call_progress(
+                conn,
+                row.id,
+                &report.call_id,
+                report.event.as_str(),
+                moved.then_some(target.as_str()),
+            )
+            .await?;
+            if target == SessionStatus::CallFailed
+                && moved
+                && let Some(entry) = row.pool_number_id
+            {
+                pool_numbers::record_failure(conn, entry).await?;
+            }
+            audit_events::record(
+                conn,
+                &NewAuditEvent::new(row.tenant_id, "call.status")
+                    .session(row.id)
+                    .detail(json!({
+                        "gateway": report.gateway,
+                        "callStatus": report.event.as_str(),
+                        "sessionStatus": updated.status,
+                        "moved": moved,
+                    })),
+            )
+            .await?;
+            Ok(moved.then_some(target))
+        })
+        .await
+    }
+}
+
+enum VerifyDecision {
+    Refused(AppError),
+    Answered {
+        outcome: VerifyOutcome,
+        cancel_call: Option<String>,
+    },
+}
+
+/// Refusals that need no database are answered before a connection is taken.
+async fn check_request(
+    conn: &mut DbConn,
+    tenant: &Tenant,
+    phone_input: &str,
+    app_signature: Option<&str>,
+) -> AppResult<Destination> {
+    if phone_input.len() > MAX_PHONE_INPUT_LEN {
+        return Err(AppError::InvalidPhoneNumber(
+            "phone number is too long".into(),
+        ));
+    }
+    let app_signature = app_signature.map(str::trim).filter(|s| !s.is_empty());
+    if let Some(signature) = app_signature
+        && signature.len() > MAX_APP_SIGNATURE_LEN
+    {
+        return Err(AppError::InvalidAppSignature("app signature is too long"));
+    }
+    if tenant.require_app_signature {
+        match app_signature {
+            None => {
+                return Err(AppError::InvalidAppSignature(
+                    "this app must send its app signature",
+                ));
+            }
+            Some(signature) if !app_signatures::exists(conn, tenant.id, signature).await? => {
+                return Err(AppError::InvalidAppSignature(
+                    "this app signature is not registered",
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let destination = phone::parse_destination(phone_input)?;
+    if !destination.number_type.can_receive_flash_call() {
+        return Err(AppError::NumberTypeNotAllowed(
+            destination.number_type.as_str().to_owned(),
+        ));
+    }
+    let allowed = allowed_countries::list(conn, tenant.id).await?;
+    if !allowed.is_empty() && !allowed.contains(&destination.country) {
+        return Err(AppError::CountryNotAllowed(destination.country.clone()));
+    }
+    Ok(destination)
+}
+
+/// Marks a locked, overdue session expired.
+async fn expire(conn: &mut DbConn, row: &SessionRow) -> AppResult<SessionRow> {
+    let expired = SessionStatus::Expired;
+    let updated =
+        sessions::transition(conn, row.id, &expired.source_names(), expired.as_str()).await?;
+    if updated.is_some() {
+        audit_events::record(
+            conn,
+            &NewAuditEvent::new(row.tenant_id, "session.expired").session(row.id),
+        )
+        .await?;
+    }
+    Ok(updated.unwrap_or_else(|| row.clone()))
+}
+
+/// Records a refused request in the audit log; a failure to record is logged, not returned,
+/// so the client still gets the precise refusal.
+async fn record_refusal(
+    conn: &mut DbConn,
+    tenant: &Tenant,
+    client: &ClientInfo,
+    kind: &str,
+    err: &AppError,
+    fill: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+) {
+    let mut detail = serde_json::Map::new();
+    detail.insert("code".into(), json!(err.code().as_str()));
+    fill(&mut detail);
+    let event = NewAuditEvent::new(tenant.id, kind)
+        .ip(client.ip.as_deref())
+        .detail(serde_json::Value::Object(detail));
+    if let Err(audit_err) = audit_events::record(conn, &event).await {
+        tracing::error!(error = %audit_err, "could not record a refusal in the audit log");
+    }
+}
+
+fn parse_status(value: &str) -> AppResult<SessionStatus> {
+    SessionStatus::parse(value)
+        .ok_or_else(|| AppError::Internal(format!("unknown session status {value}")))
+}
+
+fn pool_pattern(entry: &pool_numbers::PoolNumber) -> AppResult<PoolPattern> {
+    let random_digits = u8::try_from(entry.random_digits).map_err(|_| {
+        AppError::Internal(format!("pool entry {} has bad random digits", entry.id))
+    })?;
+    Ok(PoolPattern {
+        prefix: entry.prefix.clone(),
+        random_digits,
+        country: entry.country.clone(),
+    })
+}
