@@ -11,10 +11,12 @@ use crate::app::AppState;
 
 /// Query root, merged from the domains.
 #[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
 pub struct QueryRoot(verification::VerificationQuery, tenant::TenantQuery);
 
 /// Mutation root, merged from the domains.
 #[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
 pub struct MutationRoot(verification::VerificationMutation);
 
 /// The service's schema.
