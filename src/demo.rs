@@ -176,12 +176,9 @@ struct Api<'a> {
 }
 
 impl Api<'_> {
-    async fn graphql(&self, query: &str, variables: Value) -> Result<Value, DemoError> {
-        let response: Value = self
-            .client
-            .post(format!("{}/graphql", self.base))
-            .bearer_auth(self.key)
-            .json(&json!({"query": query, "variables": variables}))
+    /// Sends a request and reads its JSON body.
+    async fn fetch(&self, request: reqwest::RequestBuilder) -> Result<Value, DemoError> {
+        request
             .send()
             .await
             .map_err(|source| DemoError::Unreachable {
@@ -190,7 +187,18 @@ impl Api<'_> {
             })?
             .json()
             .await
-            .map_err(|e| DemoError::Unexpected(e.to_string()))?;
+            .map_err(|e| DemoError::Unexpected(e.to_string()))
+    }
+
+    async fn graphql(&self, query: &str, variables: Value) -> Result<Value, DemoError> {
+        let response = self
+            .fetch(
+                self.client
+                    .post(format!("{}/graphql", self.base))
+                    .bearer_auth(self.key)
+                    .json(&json!({"query": query, "variables": variables})),
+            )
+            .await?;
         if let Some(error) = response.pointer("/errors/0") {
             return Err(DemoError::Api {
                 code: error
@@ -214,19 +222,13 @@ impl Api<'_> {
     /// Polls the simulator's phone for the call placed for this session.
     async fn wait_for_call(&self, phone: &str, session_id: &str) -> Result<String, DemoError> {
         for _ in 0..50 {
-            let calls: Value = self
-                .client
-                .get(format!("{}/simulator/calls", self.base))
-                .query(&[("to", phone)])
-                .send()
-                .await
-                .map_err(|source| DemoError::Unreachable {
-                    url: self.base.to_owned(),
-                    source,
-                })?
-                .json()
-                .await
-                .map_err(|e| DemoError::Unexpected(e.to_string()))?;
+            let calls = self
+                .fetch(
+                    self.client
+                        .get(format!("{}/simulator/calls", self.base))
+                        .query(&[("to", phone)]),
+                )
+                .await?;
             let from = calls.as_array().and_then(|calls| {
                 calls
                     .iter()
@@ -252,18 +254,12 @@ impl Api<'_> {
         let kid = header
             .kid
             .ok_or_else(|| DemoError::BadToken("no kid in the header".into()))?;
-        let jwks: Value = self
-            .client
-            .get(format!("{}/.well-known/jwks.json", self.base))
-            .send()
-            .await
-            .map_err(|source| DemoError::Unreachable {
-                url: self.base.to_owned(),
-                source,
-            })?
-            .json()
-            .await
-            .map_err(|e| DemoError::Unexpected(e.to_string()))?;
+        let jwks = self
+            .fetch(
+                self.client
+                    .get(format!("{}/.well-known/jwks.json", self.base)),
+            )
+            .await?;
         let jwk = jwks
             .get("keys")
             .and_then(Value::as_array)
