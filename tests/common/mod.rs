@@ -44,7 +44,8 @@ fn template_name() -> TestResult<String> {
     files.sort();
     let mut hasher = Sha256::new();
     for (path, content) in files {
-        hasher.update(path.to_string_lossy().as_bytes());
+        let relative = path.strip_prefix(&dir).unwrap_or(&path);
+        hasher.update(relative.to_string_lossy().as_bytes());
         hasher.update(&content);
     }
     Ok(format!("mc_tpl_{}", &hex::encode(hasher.finalize())[..16]))
@@ -67,6 +68,41 @@ async fn admin_conn() -> TestResult<AsyncPgConnection> {
     Ok(AsyncPgConnection::establish(&format!("{SERVER}/postgres")).await?)
 }
 
+#[derive(QueryableByName)]
+struct DatabaseName {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    datname: String,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Drops test databases left behind by test processes that died more than an hour ago.
+async fn drop_stale_databases(admin: &mut AsyncPgConnection) -> TestResult {
+    let names: Vec<DatabaseName> =
+        diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE 'mc\\_test\\_%'")
+            .load(admin)
+            .await?;
+    for DatabaseName { datname } in names {
+        let created = datname
+            .split('_')
+            .nth(2)
+            .and_then(|secs| secs.parse::<u64>().ok());
+        if created.is_some_and(|secs| secs + 3600 < unix_now()) {
+            admin
+                .batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS \"{datname}\" WITH (FORCE)"
+                ))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 async fn ensure_template(admin: &mut AsyncPgConnection, name: &str) -> TestResult {
     diesel::sql_query("SELECT pg_advisory_lock($1)")
         .bind::<BigInt, _>(TEMPLATE_LOCK)
@@ -79,6 +115,7 @@ async fn ensure_template(admin: &mut AsyncPgConnection, name: &str) -> TestResul
                 .get_result(admin)
                 .await
                 .ok();
+        drop_stale_databases(admin).await?;
         match ready {
             Some(Flag { flag: true }) => return Ok(()),
             Some(Flag { flag: false }) => {
@@ -116,7 +153,11 @@ impl TestDb {
         let template = template_name()?;
         let mut admin = admin_conn().await?;
         ensure_template(&mut admin, &template).await?;
-        let name = format!("mc_test_{}", Uuid::new_v4().simple());
+        let name = format!(
+            "mc_test_{}_{}",
+            unix_now(),
+            &Uuid::new_v4().simple().to_string()[..12]
+        );
         let mut last_err = None;
         for _ in 0..50 {
             match admin
