@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use crate::config::{Config, GatewayKind, MasterKeySource};
 use crate::crypto::MasterKey;
 use crate::db::{self, DbPool};
+use crate::events::EventHub;
 use crate::gateway::simulator::SimulatorGateway;
 use crate::gateway::{CallEventReport, Gateway};
 use crate::graphql::{self, AppSchema};
@@ -21,6 +22,9 @@ use crate::verification::VerificationService;
 
 /// How often each instance re-reads signing keys, so a rotation reaches every instance.
 const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
+/// How often overdue sessions are expired; watchers also expire their own session on time.
+const EXPIRY_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+const EXPIRY_SWEEP_BATCH: i64 = 500;
 
 /// Shared state handed to handlers and resolvers; cheap to clone.
 #[derive(Clone)]
@@ -43,6 +47,8 @@ pub enum StartError {
     MasterKey(#[from] crate::crypto::CryptoError),
     #[error("signing keys: {0}")]
     Tokens(#[from] crate::tokens::TokenError),
+    #[error("redis: {0}")]
+    Redis(String),
     #[error("gateway: {0}")]
     Gateway(String),
     #[error("cannot listen on {addr}: {source}")]
@@ -125,10 +131,17 @@ impl App {
                 ));
             }
         };
+        let events = match &config.redis_url {
+            Some(url) => EventHub::with_redis(url, &config.redis_prefix)
+                .await
+                .map_err(|err| StartError::Redis(err.to_string()))?,
+            None => EventHub::in_process(),
+        };
         let verification = Arc::new(VerificationService::new(
             pool.clone(),
             gateway,
             signer.clone(),
+            events.clone(),
         ));
         let mut state = AppState {
             config: config.clone(),
@@ -140,6 +153,7 @@ impl App {
         };
         state.schema = graphql::build_schema(Some(state.clone()));
         let tasks = vec![
+            tokio::spawn(expire_overdue_sessions(verification.clone())),
             tokio::spawn(drain_call_events(verification, events_rx)),
             tokio::spawn(reload_signing_keys(pool, signer, master_key)),
         ];
@@ -224,6 +238,25 @@ async fn drain_call_events(
     while let Some(report) = events.recv().await {
         if let Err(err) = service.apply_call_event(&report).await {
             tracing::error!(error = %err, call = %report.call_id, "could not apply a call event");
+        }
+    }
+}
+
+/// Expires sessions nobody touched by their expiry, so their watchers hear `EXPIRED` in time.
+async fn expire_overdue_sessions(service: Arc<VerificationService>) {
+    let mut interval = tokio::time::interval(EXPIRY_SWEEP_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        loop {
+            match service.expire_overdue(EXPIRY_SWEEP_BATCH).await {
+                Ok(n) if n as i64 == EXPIRY_SWEEP_BATCH => continue,
+                Ok(_) => break,
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not expire overdue sessions");
+                    break;
+                }
+            }
         }
     }
 }

@@ -58,6 +58,8 @@ pub struct Config {
     /// Connections in the Postgres pool of one instance.
     pub database_pool_size: u32,
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key and channel, so several deployments can share one Redis.
+    pub redis_prefix: String,
     pub listen: SocketAddr,
     /// Base URL of this service as clients and gateways reach it; the JWT `iss`.
     pub public_url: String,
@@ -72,6 +74,23 @@ pub struct Config {
     pub simulator_ring_delay: Duration,
     /// Largest accepted HTTP request body.
     pub max_body_bytes: usize,
+    /// WebSocket limits for subscriptions.
+    pub ws: WsLimits,
+}
+
+/// Limits of GraphQL subscription connections.
+#[derive(Debug, Clone, Copy)]
+pub struct WsLimits {
+    /// Subscriptions one connection may hold open at once.
+    pub max_subscriptions: usize,
+    /// A connection that has not completed `connection_init` by then is closed (4408).
+    pub init_timeout: Duration,
+    /// How often the server pings, so proxies and clients see the connection alive.
+    pub keepalive: Duration,
+    /// A connection without any subscription for this long is closed.
+    pub idle_timeout: Duration,
+    /// A client that does not take a message within this time is disconnected.
+    pub send_timeout: Duration,
 }
 
 /// A configuration value that cannot be used.
@@ -139,6 +158,7 @@ impl Config {
             database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
             database_pool_size: parse_number(&get, "MISSEDCALL_DATABASE_POOL_SIZE", 16, 1..=1000)?,
             redis_url: get("REDIS_URL"),
+            redis_prefix: get("MISSEDCALL_REDIS_PREFIX").unwrap_or_else(|| "missedcall".to_owned()),
             listen,
             public_url,
             gateway,
@@ -155,6 +175,33 @@ impl Config {
                 1500,
                 0..=60_000,
             )?),
+            ws: WsLimits {
+                max_subscriptions: parse_number(
+                    &get,
+                    "MISSEDCALL_WS_MAX_SUBSCRIPTIONS",
+                    16,
+                    1..=1000,
+                )?,
+                init_timeout: Duration::from_millis(parse_number(
+                    &get,
+                    "MISSEDCALL_WS_INIT_TIMEOUT_MS",
+                    10_000,
+                    100..=600_000,
+                )?),
+                keepalive: Duration::from_millis(parse_number(
+                    &get,
+                    "MISSEDCALL_WS_KEEPALIVE_MS",
+                    15_000,
+                    100..=600_000,
+                )?),
+                idle_timeout: Duration::from_millis(parse_number(
+                    &get,
+                    "MISSEDCALL_WS_IDLE_TIMEOUT_MS",
+                    60_000,
+                    100..=3_600_000,
+                )?),
+                send_timeout: Duration::from_secs(10),
+            },
             max_body_bytes: parse_number(
                 &get,
                 "MISSEDCALL_MAX_BODY_BYTES",

@@ -27,6 +27,8 @@ pub enum ErrorCode {
     SessionLocked,
     AlreadyUsed,
     RateLimited,
+    TooManySubscriptions,
+    SubscriberTooSlow,
     NotFound,
     Conflict,
     ServiceUnavailable,
@@ -56,6 +58,8 @@ impl ErrorCode {
             Self::SessionLocked => "SESSION_LOCKED",
             Self::AlreadyUsed => "ALREADY_USED",
             Self::RateLimited => "RATE_LIMITED",
+            Self::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
+            Self::SubscriberTooSlow => "SUBSCRIBER_TOO_SLOW",
             Self::NotFound => "NOT_FOUND",
             Self::Conflict => "CONFLICT",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
@@ -108,6 +112,10 @@ pub enum AppError {
     SessionLocked,
     #[error("this verification session has already been used")]
     AlreadyUsed,
+    #[error("at most {0} subscriptions may be open on one connection")]
+    TooManySubscriptions(usize),
+    #[error("this subscriber fell behind and was dropped; subscribe again")]
+    SubscriberTooSlow,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{0}")]
@@ -138,6 +146,8 @@ impl AppError {
             Self::SessionExpired => ErrorCode::SessionExpired,
             Self::SessionLocked => ErrorCode::SessionLocked,
             Self::AlreadyUsed => ErrorCode::AlreadyUsed,
+            Self::TooManySubscriptions(_) => ErrorCode::TooManySubscriptions,
+            Self::SubscriberTooSlow => ErrorCode::SubscriberTooSlow,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::Unavailable(_) => ErrorCode::ServiceUnavailable,

@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod events;
 pub mod gateway;
 pub mod graphql;
 pub mod http;

@@ -209,3 +209,26 @@ pub async fn mark_verified(conn: &mut DbConn, id: Uuid) -> QueryResult<SessionRo
         .get_result(conn)
         .await
 }
+
+/// Moves up to `limit` overdue sessions in one of `from` to `to`, skipping rows another
+/// instance holds, and returns them.
+pub async fn expire_overdue(
+    conn: &mut DbConn,
+    from: &[&str],
+    to: &str,
+    limit: i64,
+) -> QueryResult<Vec<SessionRow>> {
+    use diesel::sql_types::{Array, BigInt, Text};
+    diesel::sql_query(
+        "UPDATE verification_sessions SET status = $2, updated_at = now() \
+         WHERE id IN (SELECT id FROM verification_sessions \
+                      WHERE status = ANY($1) AND expires_at <= now() \
+                      ORDER BY expires_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+         RETURNING *",
+    )
+    .bind::<Array<Text>, _>(from)
+    .bind::<Text, _>(to)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await
+}

@@ -1,6 +1,9 @@
 //! Request-scoped data put in by the HTTP layer: the presented API key (resolved lazily, once
 //! per request) and what is known about the client.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use async_graphql::{Context, ErrorExtensions};
 use tokio::sync::OnceCell;
 
@@ -17,21 +20,78 @@ pub struct RequestAuth {
 }
 
 impl RequestAuth {
+    /// The key in an `Authorization` value: `Bearer <key>` or the bare key.
+    pub fn bearer_value(value: &str) -> String {
+        let value = value.trim();
+        match value.split_once(' ') {
+            Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") => key.trim().to_owned(),
+            _ => value.to_owned(),
+        }
+    }
+
     /// From the value of an `Authorization` header (`Bearer <key>`), if any.
     pub fn from_header(header: Option<&str>) -> Self {
-        let presented = header.map(|value| {
-            let value = value.trim();
-            match value.split_once(' ') {
-                Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") => {
-                    key.trim().to_owned()
-                }
-                _ => value.to_owned(),
-            }
-        });
+        let presented = header.map(Self::bearer_value);
         Self {
             presented,
             resolved: OnceCell::new(),
         }
+    }
+
+    /// Already authenticated (a WebSocket's `connection_init`).
+    pub fn authenticated(principal: Principal) -> Self {
+        Self {
+            presented: None,
+            resolved: OnceCell::new_with(Some(Ok(principal))),
+        }
+    }
+}
+
+/// The subscriptions open on one WebSocket connection, against its limit.
+#[derive(Clone)]
+pub struct SubscriptionSlots {
+    active: Arc<AtomicUsize>,
+    max: usize,
+}
+
+/// One open subscription; frees its slot when dropped.
+pub struct SubscriptionSlot {
+    active: Arc<AtomicUsize>,
+}
+
+impl Drop for SubscriptionSlot {
+    fn drop(&mut self) {
+        self.active.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl SubscriptionSlots {
+    /// At most `max` at once.
+    pub fn new(max: usize) -> Self {
+        Self {
+            active: Arc::new(AtomicUsize::new(0)),
+            max,
+        }
+    }
+
+    /// Takes a slot, or refuses when all are in use.
+    pub fn acquire(&self) -> Result<SubscriptionSlot, AppError> {
+        let taken = self
+            .active
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            });
+        match taken {
+            Ok(_) => Ok(SubscriptionSlot {
+                active: self.active.clone(),
+            }),
+            Err(_) => Err(AppError::TooManySubscriptions(self.max)),
+        }
+    }
+
+    /// Subscriptions open now.
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::Acquire)
     }
 }
 

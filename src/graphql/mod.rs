@@ -1,11 +1,12 @@
 //! The GraphQL API: schema assembly, request context, and one module per domain.
 
 pub mod context;
+pub mod subscription;
 pub mod tenant;
 pub mod types;
 pub mod verification;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, MergedSubscription, Schema};
 
 use crate::app::AppState;
 
@@ -19,8 +20,13 @@ pub struct QueryRoot(verification::VerificationQuery, tenant::TenantQuery);
 #[graphql(name = "Mutation")]
 pub struct MutationRoot(verification::VerificationMutation);
 
+/// Subscription root, merged from the domains.
+#[derive(MergedSubscription, Default)]
+#[graphql(name = "Subscription")]
+pub struct SubscriptionRoot(subscription::VerificationSubscription);
+
 /// The service's schema.
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Deepest selection accepted; the API's own shapes are at most 4 deep.
 const MAX_DEPTH: usize = 12;
@@ -32,7 +38,7 @@ pub fn build_schema(state: Option<AppState>) -> AppSchema {
     let builder = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        SubscriptionRoot::default(),
     )
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)

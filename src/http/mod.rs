@@ -1,5 +1,7 @@
 //! HTTP routes: GraphQL, JWKS, health, and the simulator's phone.
 
+pub mod ws;
+
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
@@ -24,6 +26,7 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     Router::new()
         .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql/ws", get(ws::graphql_ws))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -16,6 +16,7 @@ use crate::db::sessions::{self, NewSession, SessionRow};
 use crate::db::tenants::Tenant;
 use crate::db::{DbConn, DbPool, allowed_countries, app_signatures, pool_numbers};
 use crate::error::{AppError, AppResult};
+use crate::events::{EventHub, SessionEvent};
 use crate::gateway::{CallEventReport, CallRequest, Gateway};
 use crate::tokens::{SignedToken, TokenRequest, TokenSigner};
 
@@ -69,16 +70,28 @@ pub struct VerificationService {
     db: DbPool,
     gateway: Arc<dyn Gateway>,
     signer: Arc<TokenSigner>,
+    events: EventHub,
 }
 
 impl VerificationService {
     /// The flow over these parts.
-    pub fn new(db: DbPool, gateway: Arc<dyn Gateway>, signer: Arc<TokenSigner>) -> Self {
+    pub fn new(
+        db: DbPool,
+        gateway: Arc<dyn Gateway>,
+        signer: Arc<TokenSigner>,
+        events: EventHub,
+    ) -> Self {
         Self {
             db,
             gateway,
             signer,
+            events,
         }
+    }
+
+    /// Where status changes are published.
+    pub fn events(&self) -> &EventHub {
+        &self.events
     }
 
     /// Checks the request, stores a session, and has the gateway ring the phone.
@@ -166,6 +179,7 @@ impl VerificationService {
             }
         };
         let row = self.place_call(&mut conn, tenant, row, client).await?;
+        self.events.publish(event_of(&row)).await;
         tracing::info!(
             tenant = %tenant.slug,
             session = %row.id,
@@ -233,8 +247,8 @@ impl VerificationService {
                     "call placement failed"
                 );
                 let failed = SessionStatus::CallFailed;
-                conn.transaction(async |conn| {
-                    sessions::record_call_failed(
+                let changed = conn.transaction(async |conn| {
+                    let changed = sessions::record_call_failed(
                         conn,
                         row.id,
                         &gateway_error.to_string(),
@@ -253,9 +267,12 @@ impl VerificationService {
                             .detail(json!({"gateway": self.gateway.name(), "reason": gateway_error.to_string()})),
                     )
                     .await?;
-                    Ok::<_, AppError>(())
+                    Ok::<_, AppError>(changed)
                 })
                 .await?;
+                if let Some(changed) = changed {
+                    self.events.publish(event_of(&changed)).await;
+                }
                 Err(AppError::CallFailed)
             }
         }
@@ -292,15 +309,18 @@ impl VerificationService {
                 Ok::<_, AppError>(decision)
             })
             .await?;
-        match decided {
-            VerifyDecision::Refused(err) => {
+        if let Some(changed) = &decided.changed {
+            self.events.publish(event_of(changed)).await;
+        }
+        match decided.answer {
+            Answer::Refused(err) => {
                 record_refusal(&mut conn, tenant, client, "verify.refused", &err, |d| {
                     d.insert("sessionId".into(), json!(session_id));
                 })
                 .await;
                 Err(err)
             }
-            VerifyDecision::Answered {
+            Answer::Answered {
                 outcome,
                 cancel_call,
             } => {
@@ -328,21 +348,24 @@ impl VerificationService {
         client: &ClientInfo,
     ) -> AppResult<VerifyDecision> {
         let Some(row) = sessions::find_for_update(conn, tenant.id, session_id).await? else {
-            return Ok(VerifyDecision::Refused(AppError::SessionNotFound));
+            return Ok(VerifyDecision::refused(AppError::SessionNotFound));
         };
         if !ct_eq(&row.token_hash, token_hash) {
-            return Ok(VerifyDecision::Refused(AppError::InvalidSessionToken));
+            return Ok(VerifyDecision::refused(AppError::InvalidSessionToken));
         }
         let status = parse_status(&row.status)?;
         match status {
-            SessionStatus::Verified => return Ok(VerifyDecision::Refused(AppError::AlreadyUsed)),
-            SessionStatus::Locked => return Ok(VerifyDecision::Refused(AppError::SessionLocked)),
-            SessionStatus::Expired => return Ok(VerifyDecision::Refused(AppError::SessionExpired)),
+            SessionStatus::Verified => return Ok(VerifyDecision::refused(AppError::AlreadyUsed)),
+            SessionStatus::Locked => return Ok(VerifyDecision::refused(AppError::SessionLocked)),
+            SessionStatus::Expired => return Ok(VerifyDecision::refused(AppError::SessionExpired)),
             _ => {}
         }
         if row.expires_at <= Utc::now() {
-            expire(conn, &row).await?;
-            return Ok(VerifyDecision::Refused(AppError::SessionExpired));
+            let changed = expire(conn, &row).await?;
+            return Ok(VerifyDecision {
+                answer: Answer::Refused(AppError::SessionExpired),
+                changed,
+            });
         }
         let attempts = sessions::add_attempt(conn, row.id).await?;
         let attempts_left = (row.max_attempts - attempts).max(0);
@@ -370,19 +393,24 @@ impl VerificationService {
             )
             .await?;
             let still_ringing = matches!(status, SessionStatus::Calling | SessionStatus::Ringing);
-            return Ok(VerifyDecision::Answered {
-                outcome: VerifyOutcome {
-                    verified: true,
-                    status: SessionStatus::Verified,
-                    attempts_left,
-                    token: Some(token),
+            return Ok(VerifyDecision {
+                answer: Answer::Answered {
+                    outcome: VerifyOutcome {
+                        verified: true,
+                        status: SessionStatus::Verified,
+                        attempts_left,
+                        token: Some(token),
+                    },
+                    cancel_call: row.gateway_call_id.clone().filter(|_| still_ringing),
                 },
-                cancel_call: row.gateway_call_id.clone().filter(|_| still_ringing),
+                changed: Some(verified),
             });
         }
+        let mut changed = None;
         let status = if attempts >= row.max_attempts {
             let locked = SessionStatus::Locked;
-            sessions::transition(conn, row.id, &locked.source_names(), locked.as_str()).await?;
+            changed =
+                sessions::transition(conn, row.id, &locked.source_names(), locked.as_str()).await?;
             audit_events::record(
                 conn,
                 &event("verify.locked").detail(json!({"attempt": attempts})),
@@ -398,14 +426,17 @@ impl VerificationService {
             .await?;
             status
         };
-        Ok(VerifyDecision::Answered {
-            outcome: VerifyOutcome {
-                verified: false,
-                status,
-                attempts_left,
-                token: None,
+        Ok(VerifyDecision {
+            answer: Answer::Answered {
+                outcome: VerifyOutcome {
+                    verified: false,
+                    status,
+                    attempts_left,
+                    token: None,
+                },
+                cancel_call: None,
             },
-            cancel_call: None,
+            changed,
         })
     }
 
@@ -428,7 +459,7 @@ impl VerificationService {
             return Err(AppError::InvalidSessionToken);
         }
         if row.expires_at <= Utc::now() && !parse_status(&row.status)?.is_terminal() {
-            row = conn
+            let changed = conn
                 .transaction(async |conn| {
                     match sessions::find_for_update(conn, tenant.id, session_id).await? {
                         Some(locked) => expire(conn, &locked).await,
@@ -436,6 +467,12 @@ impl VerificationService {
                     }
                 })
                 .await?;
+            if let Some(changed) = changed {
+                self.events.publish(event_of(&changed)).await;
+                row = changed;
+            } else if let Some(current) = sessions::find(&mut conn, tenant.id, session_id).await? {
+                row = current;
+            }
         }
         Ok(SessionState {
             session_id: row.id,
@@ -453,60 +490,121 @@ impl VerificationService {
         report: &CallEventReport,
     ) -> AppResult<Option<SessionStatus>> {
         let mut conn = self.db.get().await?;
-        conn.transaction(async |conn| {
-            let Some(row) = sessions::lock_by_id(conn, report.session_id).await? else {
-                tracing::warn!(call = %report.call_id, "call event for an unknown session");
-                return Ok(None);
-            };
-            let known_call = row
-                .gateway_call_id
-                .as_deref()
-                .is_none_or(|id| id == report.call_id);
-            if row.gateway != report.gateway || !known_call {
-                tracing::warn!(call = %report.call_id, "call event does not match its session");
-                return Ok(None);
-            }
-            let current = parse_status(&row.status)?;
-            let target = SessionStatus::after_call_event(report.event);
-            let moved = current.can_move_to(target);
-            let updated = sessions::record_call_progress(
-                conn,
-                row.id,
-                &report.call_id,
-                report.event.as_str(),
-                moved.then_some(target.as_str()),
-            )
+        let moved = conn
+            .transaction(async |conn| {
+                let Some(row) = sessions::lock_by_id(conn, report.session_id).await? else {
+                    tracing::warn!(call = %report.call_id, "call event for an unknown session");
+                    return Ok::<_, AppError>(None);
+                };
+                let known_call = row
+                    .gateway_call_id
+                    .as_deref()
+                    .is_none_or(|id| id == report.call_id);
+                if row.gateway != report.gateway || !known_call {
+                    tracing::warn!(call = %report.call_id, "call event does not match its session");
+                    return Ok(None);
+                }
+                let current = parse_status(&row.status)?;
+                let target = SessionStatus::after_call_event(report.event);
+                let moved = current.can_move_to(target);
+                let updated = sessions::record_call_progress(
+                    conn,
+                    row.id,
+                    &report.call_id,
+                    report.event.as_str(),
+                    moved.then_some(target.as_str()),
+                )
+                .await?;
+                if target == SessionStatus::CallFailed
+                    && moved
+                    && let Some(entry) = row.pool_number_id
+                {
+                    pool_numbers::record_failure(conn, entry).await?;
+                }
+                audit_events::record(
+                    conn,
+                    &NewAuditEvent::new(row.tenant_id, "call.status")
+                        .session(row.id)
+                        .detail(json!({
+                            "gateway": report.gateway,
+                            "callStatus": report.event.as_str(),
+                            "sessionStatus": updated.status,
+                            "moved": moved,
+                        })),
+                )
+                .await?;
+                Ok(moved.then_some(updated))
+            })
             .await?;
-            if target == SessionStatus::CallFailed
-                && moved
-                && let Some(entry) = row.pool_number_id
-            {
-                pool_numbers::record_failure(conn, entry).await?;
-            }
-            audit_events::record(
-                conn,
-                &NewAuditEvent::new(row.tenant_id, "call.status")
-                    .session(row.id)
-                    .detail(json!({
-                        "gateway": report.gateway,
-                        "callStatus": report.event.as_str(),
-                        "sessionStatus": updated.status,
-                        "moved": moved,
-                    })),
-            )
+        let Some(row) = moved else {
+            return Ok(None);
+        };
+        self.events.publish(event_of(&row)).await;
+        Ok(SessionStatus::parse(&row.status))
+    }
+
+    /// Expires sessions whose validity passed untouched, at most `limit` at a time, and
+    /// announces each; safe to run on several instances at once.
+    pub async fn expire_overdue(&self, limit: i64) -> AppResult<usize> {
+        let mut conn = self.db.get().await?;
+        let expired = SessionStatus::Expired;
+        let rows = conn
+            .transaction(async |conn| {
+                let rows = sessions::expire_overdue(
+                    conn,
+                    &expired.source_names(),
+                    expired.as_str(),
+                    limit,
+                )
+                .await?;
+                for row in &rows {
+                    audit_events::record(
+                        conn,
+                        &NewAuditEvent::new(row.tenant_id, "session.expired").session(row.id),
+                    )
+                    .await?;
+                }
+                Ok::<_, AppError>(rows)
+            })
             .await?;
-            Ok(moved.then_some(target))
-        })
-        .await
+        for row in &rows {
+            self.events.publish(event_of(row)).await;
+        }
+        Ok(rows.len())
     }
 }
 
-enum VerifyDecision {
+/// What verify decided under the row lock, and the row when its status changed.
+struct VerifyDecision {
+    answer: Answer,
+    changed: Option<SessionRow>,
+}
+
+enum Answer {
     Refused(AppError),
     Answered {
         outcome: VerifyOutcome,
         cancel_call: Option<String>,
     },
+}
+
+impl VerifyDecision {
+    fn refused(err: AppError) -> Self {
+        Self {
+            answer: Answer::Refused(err),
+            changed: None,
+        }
+    }
+}
+
+/// The event announcing a row's current status.
+pub fn event_of(row: &SessionRow) -> SessionEvent {
+    SessionEvent {
+        session_id: row.id,
+        status: row.status.clone(),
+        at: row.updated_at,
+        reason: row.failure_reason.clone(),
+    }
 }
 
 /// Refusals that need no database are answered before a connection is taken.
@@ -555,8 +653,8 @@ async fn check_request(
     Ok(destination)
 }
 
-/// Marks a locked, overdue session expired.
-async fn expire(conn: &mut DbConn, row: &SessionRow) -> AppResult<SessionRow> {
+/// Marks a locked, overdue session expired; the row when its status changed.
+async fn expire(conn: &mut DbConn, row: &SessionRow) -> AppResult<Option<SessionRow>> {
     let expired = SessionStatus::Expired;
     let updated =
         sessions::transition(conn, row.id, &expired.source_names(), expired.as_str()).await?;
@@ -567,7 +665,7 @@ async fn expire(conn: &mut DbConn, row: &SessionRow) -> AppResult<SessionRow> {
         )
         .await?;
     }
-    Ok(updated.unwrap_or_else(|| row.clone()))
+    Ok(updated)
 }
 
 /// Records a refused request in the audit log; a failure to record is logged, not returned,
