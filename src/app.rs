@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -174,6 +175,12 @@ impl App {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
+        // Small GraphQL and WebSocket messages must not wait for Nagle's algorithm.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %err, "could not set TCP_NODELAY");
+            }
+        });
         let result = axum::serve(listener, service)
             .with_graceful_shutdown(async move {
                 while !*shutdown.borrow() {

@@ -173,7 +173,7 @@ impl Config {
                 &get,
                 "MISSEDCALL_SIMULATOR_RING_DELAY_MS",
                 1500,
-                0..=60_000,
+                0..=3_600_000,
             )?),
             ws: WsLimits {
                 max_subscriptions: parse_number(

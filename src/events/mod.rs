@@ -42,16 +42,19 @@ pub struct EventHub {
     local: Arc<LocalRegistry>,
     redis: Option<Arc<RedisBus>>,
     resync: watch::Receiver<u64>,
+    /// Keeps the in-process resync channel open; with Redis the listener owns the sender.
+    _resync_sender: Option<Arc<watch::Sender<u64>>>,
 }
 
 impl EventHub {
     /// Delivery within this process only.
     pub fn in_process() -> Self {
-        let (_tx, resync) = watch::channel(0);
+        let (sender, resync) = watch::channel(0);
         Self {
             local: Arc::new(LocalRegistry::default()),
             redis: None,
             resync,
+            _resync_sender: Some(Arc::new(sender)),
         }
     }
 
@@ -63,6 +66,7 @@ impl EventHub {
             local,
             redis: Some(Arc::new(bus)),
             resync,
+            _resync_sender: None,
         })
     }
 

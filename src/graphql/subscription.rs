@@ -58,6 +58,7 @@ impl VerificationSubscription {
             pending: Some(current),
             last: None,
             events,
+            resync_open: true,
             done: false,
             _slot: slot,
         };
@@ -78,6 +79,7 @@ struct Watcher {
     pending: Option<SessionState>,
     last: Option<SessionStatus>,
     events: EventSubscription,
+    resync_open: bool,
     done: bool,
     _slot: Option<SubscriptionSlot>,
 }
@@ -110,8 +112,10 @@ impl Watcher {
                         return Some((Err(AppError::SubscriberTooSlow.extend()), self));
                     }
                 },
-                changed = self.events.resync.changed() => {
-                    if changed.is_ok() && let Some(item) = self.reread().await {
+                changed = self.events.resync.changed(), if self.resync_open => {
+                    if changed.is_err() {
+                        self.resync_open = false;
+                    } else if let Some(item) = self.reread().await {
                         return Some((item, self));
                     }
                 }

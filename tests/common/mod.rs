@@ -2,6 +2,8 @@
 //! ephemeral port, and a small GraphQL client that fails the test on any 5xx.
 #![allow(dead_code)]
 
+pub mod ws;
+
 use std::time::Duration;
 
 use diesel::QueryableByName;
@@ -210,6 +212,12 @@ impl Drop for TestDb {
     }
 }
 
+/// A second service instance sharing a test's database.
+pub struct Instance {
+    pub base: String,
+    pub server: RunningServer,
+}
+
 /// A tenant created for a test, with its keys.
 #[derive(Debug, Clone)]
 pub struct TestTenant {
@@ -222,82 +230,32 @@ pub struct TestTenant {
 /// The running service over its own database.
 pub struct TestApp {
     pub server: Option<RunningServer>,
-    pub base: String,
-    pub http: reqwest::Client,
+    pub api: Api,
     pub db: TestDb,
 }
 
-pub fn test_config(db_url: &str) -> TestResult<Config> {
-    let vars = [
-        ("DATABASE_URL", db_url.to_owned()),
-        ("MISSEDCALL_LISTEN", "127.0.0.1:0".to_owned()),
-        ("MISSEDCALL_PUBLIC_URL", ISSUER.to_owned()),
-        ("MISSEDCALL_MASTER_KEY", MASTER_KEY.to_owned()),
-        ("MISSEDCALL_DATABASE_POOL_SIZE", "8".to_owned()),
-        ("MISSEDCALL_SIMULATOR_RING_DELAY_MS", "20".to_owned()),
-    ];
-    Ok(Config::from_lookup(|name| {
-        vars.iter()
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value.clone())
-    })?)
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
-impl TestApp {
-    pub async fn spawn() -> TestResult<Self> {
-        let db = TestDb::new().await?;
-        let config = test_config(&db.url)?;
-        Self::spawn_with(db, config).await
-    }
+/// An HTTP client for one instance of the service.
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+}
 
-    pub async fn spawn_with(db: TestDb, config: Config) -> TestResult<Self> {
-        let server = app::spawn(config).await?;
-        let base = format!("http://{}", server.addr);
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?;
+impl Api {
+    pub fn new(base: &str) -> TestResult<Self> {
         Ok(Self {
-            server: Some(server),
-            base,
-            http,
-            db,
+            base: base.to_owned(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()?,
         })
-    }
-
-    /// Creates a tenant (through the same code as the CLI) with one caller ID in its pool.
-    pub async fn tenant(&self, slug: &str) -> TestResult<TestTenant> {
-        let tenant = self.tenant_without_pool(slug).await?;
-        self.add_pool(&tenant, "+14155550100").await?;
-        Ok(tenant)
-    }
-
-    pub async fn tenant_without_pool(&self, slug: &str) -> TestResult<TestTenant> {
-        let mut conn = self.db.conn().await?;
-        let created = tenancy::create_tenant(&mut conn, slug, &format!("{slug} app"), None).await?;
-        Ok(TestTenant {
-            id: created.tenant.id,
-            slug: slug.to_owned(),
-            pk: created.publishable_key.key,
-            sk: created.secret_key.key,
-        })
-    }
-
-    pub async fn add_pool(&self, tenant: &TestTenant, pattern: &str) -> TestResult {
-        let mut conn = self.db.conn().await?;
-        tenancy::add_pool_entry(&mut conn, tenant.id, pattern, "test").await?;
-        Ok(())
-    }
-
-    pub async fn sql(&self, statement: &str) -> TestResult {
-        let mut conn = self.db.conn().await?;
-        conn.batch_execute(statement).await?;
-        Ok(())
-    }
-
-    pub async fn count(&self, query: &str) -> TestResult<i64> {
-        let mut conn = self.db.conn().await?;
-        let row: Count = diesel::sql_query(query).get_result(&mut conn).await?;
-        Ok(row.n)
     }
 
     /// Posts a GraphQL request; fails on any 5xx. Returns the JSON body.
@@ -406,6 +364,99 @@ impl TestApp {
         let response = self.http.get(format!("{}{path}", self.base)).send().await?;
         let status = response.status();
         Ok((status, response.json().await?))
+    }
+}
+
+pub fn test_config(db_url: &str) -> TestResult<Config> {
+    test_config_with(db_url, &[])
+}
+
+/// The test configuration with some variables overridden.
+pub fn test_config_with(db_url: &str, overrides: &[(&str, &str)]) -> TestResult<Config> {
+    let vars = [
+        ("DATABASE_URL", db_url),
+        ("MISSEDCALL_LISTEN", "127.0.0.1:0"),
+        ("MISSEDCALL_PUBLIC_URL", ISSUER),
+        ("MISSEDCALL_MASTER_KEY", MASTER_KEY),
+        ("MISSEDCALL_DATABASE_POOL_SIZE", "8"),
+        ("MISSEDCALL_SIMULATOR_RING_DELAY_MS", "20"),
+    ];
+    Ok(Config::from_lookup(|name| {
+        overrides
+            .iter()
+            .chain(vars.iter())
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| (*value).to_owned())
+    })?)
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestResult<Self> {
+        let db = TestDb::new().await?;
+        let config = test_config(&db.url)?;
+        Self::spawn_with(db, config).await
+    }
+
+    /// The service with some configuration overridden.
+    pub async fn spawn_env(overrides: &[(&str, &str)]) -> TestResult<Self> {
+        let db = TestDb::new().await?;
+        let config = test_config_with(&db.url, overrides)?;
+        Self::spawn_with(db, config).await
+    }
+
+    /// Another instance of the service on the same database.
+    pub async fn sibling(&self, overrides: &[(&str, &str)]) -> TestResult<Instance> {
+        let server = app::spawn(test_config_with(&self.db.url, overrides)?).await?;
+        Ok(Instance {
+            base: format!("http://{}", server.addr),
+            server,
+        })
+    }
+
+    pub async fn spawn_with(db: TestDb, config: Config) -> TestResult<Self> {
+        let server = app::spawn(config).await?;
+        let api = Api::new(&format!("http://{}", server.addr))?;
+        Ok(Self {
+            server: Some(server),
+            api,
+            db,
+        })
+    }
+
+    /// Creates a tenant (through the same code as the CLI) with one caller ID in its pool.
+    pub async fn tenant(&self, slug: &str) -> TestResult<TestTenant> {
+        let tenant = self.tenant_without_pool(slug).await?;
+        self.add_pool(&tenant, "+14155550100").await?;
+        Ok(tenant)
+    }
+
+    pub async fn tenant_without_pool(&self, slug: &str) -> TestResult<TestTenant> {
+        let mut conn = self.db.conn().await?;
+        let created = tenancy::create_tenant(&mut conn, slug, &format!("{slug} app"), None).await?;
+        Ok(TestTenant {
+            id: created.tenant.id,
+            slug: slug.to_owned(),
+            pk: created.publishable_key.key,
+            sk: created.secret_key.key,
+        })
+    }
+
+    pub async fn add_pool(&self, tenant: &TestTenant, pattern: &str) -> TestResult {
+        let mut conn = self.db.conn().await?;
+        tenancy::add_pool_entry(&mut conn, tenant.id, pattern, "test").await?;
+        Ok(())
+    }
+
+    pub async fn sql(&self, statement: &str) -> TestResult {
+        let mut conn = self.db.conn().await?;
+        conn.batch_execute(statement).await?;
+        Ok(())
+    }
+
+    pub async fn count(&self, query: &str) -> TestResult<i64> {
+        let mut conn = self.db.conn().await?;
+        let row: Count = diesel::sql_query(query).get_result(&mut conn).await?;
+        Ok(row.n)
     }
 
     pub async fn stop(mut self) {
