@@ -420,3 +420,21 @@ async fn a_thousand_concurrent_subscribers_each_receive_their_own_events() -> Te
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lockout_is_announced_and_ends_the_stream() -> TestResult {
+    let app = TestApp::spawn_env(&[NO_RING]).await?;
+    let acme = app.tenant("acme").await?;
+    let (id, token) = app.start_session(&acme.pk, PHONE).await?;
+    let mut client = WsClient::ready(&app.base, &acme.pk).await?;
+    client.subscribe("l", &id, &token).await?;
+    assert_eq!(client.next_status("l").await?["status"], "CALLING");
+    for _ in 0..3 {
+        app.verify(&acme.pk, &id, &token, "+19999999999").await?;
+    }
+    assert_eq!(
+        client.statuses("l").await?,
+        (vec!["LOCKED".to_owned()], None)
+    );
+    Ok(())
+}
