@@ -14,7 +14,10 @@ use crate::config::{Config, GatewayKind, MasterKeySource};
 use crate::crypto::MasterKey;
 use crate::db::{self, DbPool};
 use crate::events::EventHub;
+use crate::gateway::breaker::BreakerSettings;
+use crate::gateway::failover::FailoverGateway;
 use crate::gateway::simulator::SimulatorGateway;
+use crate::gateway::twilio::{TwilioGateway, TwilioSettings};
 use crate::gateway::{CallEventReport, Gateway};
 use crate::graphql::{self, AppSchema};
 use crate::http;
@@ -57,6 +60,44 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+}
+
+/// The Twilio gateway from the configuration, with failover to a second API base if set.
+fn twilio_gateway(config: &Config) -> Result<Arc<dyn Gateway>, StartError> {
+    let (Some(account_sid), Some(auth_token)) =
+        (&config.twilio_account_sid, &config.twilio_auth_token)
+    else {
+        return Err(StartError::Gateway(
+            "MISSEDCALL_GATEWAY=twilio needs MISSEDCALL_TWILIO_ACCOUNT_SID and MISSEDCALL_TWILIO_AUTH_TOKEN"
+                .into(),
+        ));
+    };
+    let policy = config.gateway_policy;
+    let settings = |api_base: &str| TwilioSettings {
+        account_sid: account_sid.clone(),
+        auth_token: auth_token.clone(),
+        api_base: api_base.to_owned(),
+        status_callback_url: format!("{}/gateways/twilio/status", config.public_url),
+        connect_timeout: policy.connect_timeout,
+        request_timeout: policy.request_timeout,
+        max_attempts: policy.max_attempts,
+        backoff_base: policy.backoff_base,
+        backoff_cap: policy.backoff_cap,
+        breaker: BreakerSettings {
+            failure_threshold: policy.breaker_threshold,
+            open_for: policy.breaker_open_for,
+        },
+    };
+    let build = |base: &str| {
+        TwilioGateway::new(settings(base))
+            .map(|gateway| Arc::new(gateway) as Arc<dyn Gateway>)
+            .map_err(|err| StartError::Gateway(err.to_string()))
+    };
+    let primary = build(&config.twilio_api_base)?;
+    Ok(match &config.twilio_failover_api_base {
+        Some(base) => Arc::new(FailoverGateway::new(primary, build(base)?)),
+        None => primary,
+    })
 }
 
 /// Loads the master key from the environment or the local key file.
@@ -126,11 +167,7 @@ impl App {
                 ));
                 (simulator.clone(), Some(simulator))
             }
-            GatewayKind::Twilio => {
-                return Err(StartError::Gateway(
-                    "the twilio gateway is not available in this build; use simulator".into(),
-                ));
-            }
+            GatewayKind::Twilio => (twilio_gateway(&config)?, None),
         };
         let events = match &config.redis_url {
             Some(url) => EventHub::with_redis(url, &config.redis_prefix)

@@ -67,6 +67,10 @@ pub struct Config {
     pub twilio_account_sid: Option<String>,
     pub twilio_auth_token: Option<String>,
     pub twilio_api_base: String,
+    /// A second Twilio API base (another edge) to fail over to when the first is down.
+    pub twilio_failover_api_base: Option<String>,
+    /// Timeouts, retries and circuit breaker of the telephony gateway.
+    pub gateway_policy: GatewayPolicy,
     pub operator_key: Option<String>,
     pub master_key: MasterKeySource,
     pub log_format: LogFormat,
@@ -76,6 +80,20 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// WebSocket limits for subscriptions.
     pub ws: WsLimits,
+}
+
+/// How the service treats a slow or failing gateway.
+#[derive(Debug, Clone, Copy)]
+pub struct GatewayPolicy {
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    /// Tries per call, counting the first; only where no second call can result.
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+    /// Consecutive outages that open the circuit breaker.
+    pub breaker_threshold: u32,
+    pub breaker_open_for: Duration,
 }
 
 /// Limits of GraphQL subscription connections.
@@ -166,6 +184,41 @@ impl Config {
             twilio_auth_token: get("MISSEDCALL_TWILIO_AUTH_TOKEN"),
             twilio_api_base: get("MISSEDCALL_TWILIO_API_BASE")
                 .unwrap_or_else(|| DEFAULT_TWILIO_API_BASE.to_owned()),
+            twilio_failover_api_base: get("MISSEDCALL_TWILIO_FAILOVER_API_BASE"),
+            gateway_policy: GatewayPolicy {
+                connect_timeout: Duration::from_millis(parse_number(
+                    &get,
+                    "MISSEDCALL_GATEWAY_CONNECT_TIMEOUT_MS",
+                    2_000,
+                    10..=60_000,
+                )?),
+                request_timeout: Duration::from_millis(parse_number(
+                    &get,
+                    "MISSEDCALL_GATEWAY_TIMEOUT_MS",
+                    5_000,
+                    10..=120_000,
+                )?),
+                max_attempts: parse_number(&get, "MISSEDCALL_GATEWAY_MAX_ATTEMPTS", 3, 1..=10)?,
+                backoff_base: Duration::from_millis(parse_number(
+                    &get,
+                    "MISSEDCALL_GATEWAY_BACKOFF_MS",
+                    100,
+                    1..=10_000,
+                )?),
+                backoff_cap: Duration::from_secs(2),
+                breaker_threshold: parse_number(
+                    &get,
+                    "MISSEDCALL_GATEWAY_BREAKER_THRESHOLD",
+                    5,
+                    1..=1000,
+                )?,
+                breaker_open_for: Duration::from_millis(parse_number(
+                    &get,
+                    "MISSEDCALL_GATEWAY_BREAKER_OPEN_MS",
+                    30_000,
+                    10..=3_600_000,
+                )?),
+            },
             operator_key: get("MISSEDCALL_OPERATOR_KEY"),
             master_key,
             log_format,

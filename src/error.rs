@@ -21,6 +21,9 @@ pub enum ErrorCode {
     InvalidAppSignature,
     NoCallerIdAvailable,
     CallFailed,
+    DestinationUnreachable,
+    DestinationNotPermitted,
+    GatewayUnavailable,
     SessionNotFound,
     InvalidSessionToken,
     SessionExpired,
@@ -52,6 +55,9 @@ impl ErrorCode {
             Self::InvalidAppSignature => "INVALID_APP_SIGNATURE",
             Self::NoCallerIdAvailable => "NO_CALLER_ID_AVAILABLE",
             Self::CallFailed => "CALL_FAILED",
+            Self::DestinationUnreachable => "DESTINATION_UNREACHABLE",
+            Self::DestinationNotPermitted => "DESTINATION_NOT_PERMITTED",
+            Self::GatewayUnavailable => "GATEWAY_UNAVAILABLE",
             Self::SessionNotFound => "SESSION_NOT_FOUND",
             Self::InvalidSessionToken => "INVALID_SESSION_TOKEN",
             Self::SessionExpired => "SESSION_EXPIRED",
@@ -102,6 +108,12 @@ pub enum AppError {
     NoCallerIdAvailable,
     #[error("the verification call could not be placed")]
     CallFailed,
+    #[error("this phone number cannot be called")]
+    DestinationUnreachable,
+    #[error("calls to this destination are not enabled for this service")]
+    DestinationNotPermitted,
+    #[error("the telephony gateway is unavailable; retry shortly")]
+    GatewayUnavailable,
     #[error("verification session not found")]
     SessionNotFound,
     #[error("the session token does not match this session")]
@@ -141,6 +153,9 @@ impl AppError {
             Self::InvalidAppSignature(_) => ErrorCode::InvalidAppSignature,
             Self::NoCallerIdAvailable => ErrorCode::NoCallerIdAvailable,
             Self::CallFailed => ErrorCode::CallFailed,
+            Self::DestinationUnreachable => ErrorCode::DestinationUnreachable,
+            Self::DestinationNotPermitted => ErrorCode::DestinationNotPermitted,
+            Self::GatewayUnavailable => ErrorCode::GatewayUnavailable,
             Self::SessionNotFound => ErrorCode::SessionNotFound,
             Self::InvalidSessionToken => ErrorCode::InvalidSessionToken,
             Self::SessionExpired => ErrorCode::SessionExpired,

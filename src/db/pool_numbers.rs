@@ -86,14 +86,52 @@ pub async fn list_active(conn: &mut DbConn, tenant_id: Uuid) -> QueryResult<Vec<
         .await
 }
 
-/// Counts a failed call placement against the entry.
-pub async fn record_failure(conn: &mut DbConn, id: Uuid) -> QueryResult<usize> {
-    diesel::update(pool_numbers::table.find(id))
-        .set((
-            pool_numbers::failure_count.eq(pool_numbers::failure_count + 1),
-            pool_numbers::consecutive_failures.eq(pool_numbers::consecutive_failures + 1),
-        ))
-        .execute(conn)
+/// Consecutive failures after which an entry rests for [`COOLDOWN_SECONDS`].
+pub const COOLDOWN_AFTER: i32 = 3;
+/// How long a failing entry rests.
+pub const COOLDOWN_SECONDS: f64 = 300.0;
+/// Consecutive failures after which an entry is deactivated until an admin looks at it.
+pub const DEACTIVATE_AFTER: i32 = 10;
+
+/// An entry's health after a failure.
+#[derive(Debug, Clone, Copy, QueryableByName)]
+pub struct FailureOutcome {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub consecutive_failures: i32,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub deactivated_now: bool,
+}
+
+/// Counts a failure against the entry: past [`COOLDOWN_AFTER`] in a row it cools down, past
+/// [`DEACTIVATE_AFTER`] it is deactivated.
+pub async fn record_failure(conn: &mut DbConn, id: Uuid) -> QueryResult<Option<FailureOutcome>> {
+    use diesel::sql_types::{Double, Integer};
+    diesel::sql_query(
+        "UPDATE pool_numbers p SET failure_count = p.failure_count + 1, \
+           consecutive_failures = p.consecutive_failures + 1, \
+           cooldown_until = CASE WHEN p.consecutive_failures + 1 >= $2 \
+             THEN now() + make_interval(secs => $3) ELSE p.cooldown_until END, \
+           active = p.active AND p.consecutive_failures + 1 < $4 \
+         WHERE p.id = $1 \
+         RETURNING p.consecutive_failures, \
+           (p.consecutive_failures = $4) AS deactivated_now",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<Integer, _>(COOLDOWN_AFTER)
+    .bind::<Double, _>(COOLDOWN_SECONDS)
+    .bind::<Integer, _>(DEACTIVATE_AFTER)
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+/// The tenant's entries, active or not, with their health.
+pub async fn list(conn: &mut DbConn, tenant_id: Uuid) -> QueryResult<Vec<PoolNumber>> {
+    pool_numbers::table
+        .filter(pool_numbers::tenant_id.eq(tenant_id))
+        .order(pool_numbers::pattern.asc())
+        .select(PoolNumber::as_select())
+        .load(conn)
         .await
 }
 

@@ -1,6 +1,9 @@
 //! Telephony gateways: the `Gateway` trait and its implementations.
 
+pub mod breaker;
+pub mod failover;
 pub mod simulator;
+pub mod twilio;
 
 use std::time::Duration;
 
@@ -26,6 +29,23 @@ pub struct CallRequest {
 pub struct PlacedCall {
     /// The gateway's id for the call (Twilio's CallSid).
     pub call_id: String,
+}
+
+impl CallEvent {
+    /// Twilio's `CallStatus` values.
+    pub fn from_twilio(status: &str) -> Option<Self> {
+        Some(match status {
+            "queued" | "initiated" => Self::Initiated,
+            "ringing" => Self::Ringing,
+            "in-progress" | "answered" => Self::Answered,
+            "completed" => Self::Completed,
+            "busy" => Self::Busy,
+            "no-answer" => Self::NoAnswer,
+            "failed" => Self::Failed,
+            "canceled" => Self::Canceled,
+            _ => return None,
+        })
+    }
 }
 
 /// What the gateway reports about a call as it progresses.
@@ -72,17 +92,56 @@ pub struct CallEventReport {
 pub type CallEventSender = mpsc::UnboundedSender<CallEventReport>;
 
 /// Why a gateway could not do what was asked.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GatewayError {
-    /// The gateway refused this destination (invalid, unreachable, not permitted).
-    #[error("destination refused by the gateway: {0}")]
-    DestinationRefused(String),
-    /// The gateway is down, overloaded or misconfigured; another try later may work.
-    #[error("gateway unavailable: {0}")]
-    Unavailable(String),
+    /// The destination cannot be called: invalid, unreachable or not routable.
+    #[error("destination unreachable: {0}")]
+    DestinationUnreachable(String),
+    /// The account may not call this destination (geographic permissions).
+    #[error("destination not permitted: {0}")]
+    DestinationNotPermitted(String),
+    /// The caller ID was refused (unverified or invalid): the pool entry is at fault.
+    #[error("caller ID rejected: {0}")]
+    CallerIdRejected(String),
+    /// The gateway refused the request for another reason an operator must look at.
+    #[error("call rejected by the gateway: {0}")]
+    Rejected(String),
+    /// Down, overloaded or misconfigured. `retry_safe` when no call can have been created, so
+    /// trying again (or elsewhere) cannot ring the phone twice.
+    #[error("gateway unavailable: {reason}")]
+    Unavailable { reason: String, retry_safe: bool },
     /// The call id is not known to the gateway.
     #[error("unknown call {0}")]
     UnknownCall(String),
+}
+
+impl GatewayError {
+    /// An outage after which no call can exist.
+    pub fn unavailable_before_sending(reason: impl Into<String>) -> Self {
+        Self::Unavailable {
+            reason: reason.into(),
+            retry_safe: true,
+        }
+    }
+
+    /// An outage after which a call may or may not exist.
+    pub fn unavailable_after_sending(reason: impl Into<String>) -> Self {
+        Self::Unavailable {
+            reason: reason.into(),
+            retry_safe: false,
+        }
+    }
+
+    /// Whether another attempt cannot place a second call.
+    pub fn is_retry_safe(&self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable {
+                retry_safe: true,
+                ..
+            }
+        )
+    }
 }
 
 /// A telephony provider that can place and end short calls.

@@ -1,5 +1,6 @@
 //! HTTP routes: GraphQL, JWKS, health, and the simulator's phone.
 
+pub mod twilio;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -8,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -28,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql", get(graphiql).post(graphql))
         .route("/graphql/ws", get(ws::graphql_ws))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/gateways/twilio/status", post(twilio::status_callback))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/simulator/calls", get(simulator_calls))

@@ -17,7 +17,7 @@ use crate::db::tenants::Tenant;
 use crate::db::{DbConn, DbPool, allowed_countries, app_signatures, pool_numbers};
 use crate::error::{AppError, AppResult};
 use crate::events::{EventHub, SessionEvent};
-use crate::gateway::{CallEventReport, CallRequest, Gateway};
+use crate::gateway::{CallEvent, CallEventReport, CallRequest, Gateway, GatewayError};
 use crate::tokens::{SignedToken, TokenRequest, TokenSigner};
 
 /// Longest accepted caller ID and session token, checked before any work.
@@ -256,8 +256,11 @@ impl VerificationService {
                         failed.as_str(),
                     )
                     .await?;
-                    if let Some(entry) = row.pool_number_id {
-                        pool_numbers::record_failure(conn, entry).await?;
+                    // Only a refused caller ID is the pool entry's fault.
+                    if let (GatewayError::CallerIdRejected(_), Some(entry)) =
+                        (&gateway_error, row.pool_number_id)
+                    {
+                        record_pool_failure(conn, tenant.id, entry).await?;
                     }
                     audit_events::record(
                         conn,
@@ -273,7 +276,14 @@ impl VerificationService {
                 if let Some(changed) = changed {
                     self.events.publish(event_of(&changed)).await;
                 }
-                Err(AppError::CallFailed)
+                Err(match gateway_error {
+                    GatewayError::DestinationUnreachable(_) => AppError::DestinationUnreachable,
+                    GatewayError::DestinationNotPermitted(_) => AppError::DestinationNotPermitted,
+                    GatewayError::Unavailable { .. } => AppError::GatewayUnavailable,
+                    GatewayError::CallerIdRejected(_)
+                    | GatewayError::Rejected(_)
+                    | GatewayError::UnknownCall(_) => AppError::CallFailed,
+                })
             }
         }
     }
@@ -515,11 +525,11 @@ impl VerificationService {
                     moved.then_some(target.as_str()),
                 )
                 .await?;
-                if target == SessionStatus::CallFailed
+                if report.event == CallEvent::Failed
                     && moved
                     && let Some(entry) = row.pool_number_id
                 {
-                    pool_numbers::record_failure(conn, entry).await?;
+                    record_pool_failure(conn, row.tenant_id, entry).await?;
                 }
                 audit_events::record(
                     conn,
@@ -605,6 +615,26 @@ pub fn event_of(row: &SessionRow) -> SessionEvent {
         at: row.updated_at,
         reason: row.failure_reason.clone(),
     }
+}
+
+/// Counts a failure against a pool entry; announces it in the audit log when the entry was
+/// deactivated for failing too often.
+async fn record_pool_failure(conn: &mut DbConn, tenant_id: Uuid, entry: Uuid) -> AppResult<()> {
+    let health = pool_numbers::record_failure(conn, entry).await?;
+    if let Some(health) = health
+        && health.deactivated_now
+    {
+        tracing::warn!(pool_number = %entry, "caller ID deactivated after repeated failures");
+        audit_events::record(
+            conn,
+            &NewAuditEvent::new(tenant_id, "pool.number_deactivated").detail(json!({
+                "poolNumberId": entry,
+                "consecutiveFailures": health.consecutive_failures,
+            })),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Refusals that need no database are answered before a connection is taken.
