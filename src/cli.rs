@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::app::{self, StartError};
 use crate::config::{Config, ConfigError};
-use crate::db::{self, DbConn};
+use crate::db::{self, DbConn, pool_numbers};
 use crate::error::AppError;
 use crate::{demo, tenancy, tokens};
 
@@ -70,6 +70,13 @@ pub enum PoolCommand {
         pattern: String,
         #[arg(long, default_value = "")]
         label: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// List the tenant's caller IDs with their usage and health.
+    List {
+        #[arg(long)]
+        tenant: String,
         #[command(flatten)]
         output: Output,
     },
@@ -211,6 +218,52 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
                     )
                 },
             );
+            Ok(())
+        }
+        Command::Pool(PoolCommand::List { tenant, output }) => {
+            let mut conn = connect(&config).await?;
+            let tenant = tenancy::tenant_by_slug(&mut conn, &tenant).await?;
+            let entries = pool_numbers::list(&mut conn, tenant.id)
+                .await
+                .map_err(AppError::from)?;
+            let now = chrono::Utc::now();
+            let health = |entry: &pool_numbers::PoolNumber| {
+                if !entry.active {
+                    "deactivated"
+                } else if entry.cooldown_until.is_some_and(|until| until > now) {
+                    "cooling down"
+                } else {
+                    "ok"
+                }
+            };
+            let rows: Vec<_> = entries
+                .iter()
+                .map(|e| {
+                    json!({"id": e.id, "pattern": e.pattern, "country": e.country,
+                           "label": e.label, "active": e.active, "health": health(e),
+                           "callCount": e.call_count, "failureCount": e.failure_count,
+                           "consecutiveFailures": e.consecutive_failures,
+                           "cooldownUntil": e.cooldown_until, "lastUsedAt": e.last_used_at})
+                })
+                .collect();
+            print(output, json!(rows), || {
+                let mut text = format!(
+                    "{:<18} {:<7} {:<12} {:>8} {:>8}  label",
+                    "caller ID", "country", "health", "calls", "failures"
+                );
+                for e in &entries {
+                    text.push_str(&format!(
+                        "\n{:<18} {:<7} {:<12} {:>8} {:>8}  {}",
+                        e.pattern,
+                        e.country,
+                        health(e),
+                        e.call_count,
+                        e.failure_count,
+                        e.label
+                    ));
+                }
+                text
+            });
             Ok(())
         }
         Command::Signature(SignatureCommand::Add {

@@ -28,7 +28,7 @@ impl Gateway for FailoverGateway {
 
     async fn place_call(&self, request: &CallRequest) -> Result<PlacedCall, GatewayError> {
         match self.primary.place_call(request).await {
-            Err(err) if err.is_retry_safe() => {
+            Err(err) if err.placed_no_call() => {
                 tracing::warn!(error = %err, "primary gateway unavailable; failing over");
                 self.secondary.place_call(request).await
             }

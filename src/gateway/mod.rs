@@ -110,6 +110,10 @@ pub enum GatewayError {
     /// trying again (or elsewhere) cannot ring the phone twice.
     #[error("gateway unavailable: {reason}")]
     Unavailable { reason: String, retry_safe: bool },
+    /// The gateway refused our credentials or account: no call was created, and trying again
+    /// cannot help until an operator acts.
+    #[error("gateway misconfigured: {0}")]
+    Misconfigured(String),
     /// The call id is not known to the gateway.
     #[error("unknown call {0}")]
     UnknownCall(String),
@@ -132,7 +136,12 @@ impl GatewayError {
         }
     }
 
-    /// Whether another attempt cannot place a second call.
+    /// Whether no call can have been created, so another gateway may place it.
+    pub fn placed_no_call(&self) -> bool {
+        self.is_retry_safe() || matches!(self, Self::Misconfigured(_))
+    }
+
+    /// Whether another attempt through the same gateway cannot place a second call.
     pub fn is_retry_safe(&self) -> bool {
         matches!(
             self,

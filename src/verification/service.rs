@@ -279,7 +279,9 @@ impl VerificationService {
                 Err(match gateway_error {
                     GatewayError::DestinationUnreachable(_) => AppError::DestinationUnreachable,
                     GatewayError::DestinationNotPermitted(_) => AppError::DestinationNotPermitted,
-                    GatewayError::Unavailable { .. } => AppError::GatewayUnavailable,
+                    GatewayError::Unavailable { .. } | GatewayError::Misconfigured(_) => {
+                        AppError::GatewayUnavailable
+                    }
                     GatewayError::CallerIdRejected(_)
                     | GatewayError::Rejected(_)
                     | GatewayError::UnknownCall(_) => AppError::CallFailed,

@@ -2,6 +2,7 @@
 //! ephemeral port, and a small GraphQL client that fails the test on any 5xx.
 #![allow(dead_code)]
 
+pub mod fake_twilio;
 pub mod ws;
 
 use std::time::Duration;
@@ -464,6 +465,13 @@ impl TestApp {
             server.stop().await;
         }
     }
+}
+
+/// A port free right now, for a service whose public URL must be known before it starts.
+pub fn free_port() -> TestResult<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 pub fn str_at(value: &Value, pointer: &str) -> Option<String> {

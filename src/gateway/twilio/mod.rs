@@ -153,7 +153,7 @@ pub fn map_error(http_status: u16, code: Option<u32>, message: &str) -> GatewayE
         (Some(20429), _) | (_, 429) => GatewayError::unavailable_before_sending(detail),
         // Authentication failed or account suspended: the operator must act.
         (Some(20003 | 20005 | 10001), _) | (_, 401 | 403) => {
-            GatewayError::unavailable_before_sending(format!("authentication: {detail}"))
+            GatewayError::Misconfigured(format!("authentication: {detail}"))
         }
         (_, 500..=599) => GatewayError::unavailable_after_sending(detail),
         _ => GatewayError::Rejected(detail),
@@ -199,7 +199,7 @@ impl Gateway for TwilioGateway {
                     tokio::time::sleep(self.backoff(attempt)).await;
                     attempt += 1;
                 }
-                Err(err @ GatewayError::Unavailable { .. }) => {
+                Err(err @ (GatewayError::Unavailable { .. } | GatewayError::Misconfigured(_))) => {
                     self.breaker.record_outage();
                     return Err(err);
                 }
@@ -257,7 +257,8 @@ mod tests {
             GatewayError::CallerIdRejected(_)
         ));
         assert!(map_error(429, Some(20429), "Too many").is_retry_safe());
-        assert!(map_error(401, Some(20003), "auth").is_retry_safe());
+        let auth = map_error(401, Some(20003), "auth");
+        assert!(!auth.is_retry_safe() && auth.placed_no_call());
         let server = map_error(503, None, "down");
         assert!(matches!(
             server,
