@@ -73,6 +73,14 @@ pub enum PoolCommand {
         #[command(flatten)]
         output: Output,
     },
+    /// Put a deactivated or cooling-down caller ID back into service.
+    Reactivate {
+        #[arg(long)]
+        tenant: String,
+        pattern: String,
+        #[command(flatten)]
+        output: Output,
+    },
     /// List the tenant's caller IDs with their usage and health.
     List {
         #[arg(long)]
@@ -217,6 +225,24 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
                         entry.pattern, entry.country, tenant.slug
                     )
                 },
+            );
+            Ok(())
+        }
+        Command::Pool(PoolCommand::Reactivate {
+            tenant,
+            pattern,
+            output,
+        }) => {
+            let mut conn = connect(&config).await?;
+            let tenant = tenancy::tenant_by_slug(&mut conn, &tenant).await?;
+            let entry = pool_numbers::reactivate(&mut conn, tenant.id, &pattern)
+                .await
+                .map_err(AppError::from)?
+                .ok_or(AppError::NotFound("pool number"))?;
+            print(
+                output,
+                json!({"id": entry.id, "pattern": entry.pattern, "active": true}),
+                || format!("{} is back in the pool of {}", entry.pattern, tenant.slug),
             );
             Ok(())
         }

@@ -496,6 +496,24 @@ async fn a_caller_id_that_keeps_failing_is_cooled_down_then_deactivated() -> Tes
     assert!(body.get("errors").is_some(), "{body}");
     assert_eq!(fake.calls().len(), 10);
 
+    // Reactivation puts it back with a clean record, for its own tenant only.
+    let other = app.tenant_without_pool("other").await?;
+    let mut conn = app.db.conn().await?;
+    let reactivate = missedcall::db::pool_numbers::reactivate;
+    assert!(
+        reactivate(&mut conn, other.id, "+14155550100")
+            .await?
+            .is_none()
+    );
+    let back = reactivate(&mut conn, acme.id, "+14155550100")
+        .await?
+        .ok_or("not found")?;
+    assert!(back.active && back.consecutive_failures == 0 && back.cooldown_until.is_none());
+    assert_eq!(back.failure_count, 10);
+    app.start_session(&acme.pk, &phone(103)).await?;
+    app.sql("UPDATE pool_numbers SET active = false WHERE pattern = '+14155550100'")
+        .await?;
+
     // A success resets the run of failures of a healthy entry.
     app.add_pool(&acme, "+14155550101").await?;
     fake.script([unverified]);

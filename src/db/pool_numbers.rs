@@ -146,3 +146,26 @@ pub async fn record_success(conn: &mut DbConn, id: Uuid) -> QueryResult<usize> {
     .execute(conn)
     .await
 }
+
+/// Puts a tenant's entry back into service with a clean health record; `None` when the tenant
+/// has no such entry.
+pub async fn reactivate(
+    conn: &mut DbConn,
+    tenant_id: Uuid,
+    pattern: &str,
+) -> QueryResult<Option<PoolNumber>> {
+    diesel::update(
+        pool_numbers::table
+            .filter(pool_numbers::tenant_id.eq(tenant_id))
+            .filter(pool_numbers::pattern.eq(pattern)),
+    )
+    .set((
+        pool_numbers::active.eq(true),
+        pool_numbers::consecutive_failures.eq(0),
+        pool_numbers::cooldown_until.eq(None::<DateTime<Utc>>),
+    ))
+    .returning(PoolNumber::as_returning())
+    .get_result(conn)
+    .await
+    .optional()
+}
