@@ -39,6 +39,8 @@ pub struct AppState {
     pub verification: Arc<VerificationService>,
     /// Present when the simulator is the configured gateway.
     pub simulator: Option<Arc<SimulatorGateway>>,
+    /// Seals tenants' gateway credentials.
+    pub master_key: Arc<MasterKey>,
     pub schema: AppSchema,
 }
 
@@ -187,6 +189,7 @@ impl App {
             signer: signer.clone(),
             verification: verification.clone(),
             simulator,
+            master_key: Arc::new(master_key.clone()),
             schema: graphql::build_schema(None),
         };
         state.schema = graphql::build_schema(Some(state.clone()));

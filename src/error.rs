@@ -20,6 +20,7 @@ pub enum ErrorCode {
     CountryNotAllowed,
     InvalidAppSignature,
     NoCallerIdAvailable,
+    PoolTooWeak,
     CallFailed,
     DestinationUnreachable,
     DestinationNotPermitted,
@@ -54,6 +55,7 @@ impl ErrorCode {
             Self::CountryNotAllowed => "COUNTRY_NOT_ALLOWED",
             Self::InvalidAppSignature => "INVALID_APP_SIGNATURE",
             Self::NoCallerIdAvailable => "NO_CALLER_ID_AVAILABLE",
+            Self::PoolTooWeak => "POOL_TOO_WEAK",
             Self::CallFailed => "CALL_FAILED",
             Self::DestinationUnreachable => "DESTINATION_UNREACHABLE",
             Self::DestinationNotPermitted => "DESTINATION_NOT_PERMITTED",
@@ -106,6 +108,11 @@ pub enum AppError {
     InvalidAppSignature(&'static str),
     #[error("no caller ID is available in this tenant's pool")]
     NoCallerIdAvailable,
+    #[error(
+        "the caller-ID pool is too small for this destination: a blind guess would win with \
+         probability {probability:.4}, above the tenant's cap of {cap}"
+    )]
+    PoolTooWeak { probability: f64, cap: f64 },
     #[error("the verification call could not be placed")]
     CallFailed,
     #[error("this phone number cannot be called")]
@@ -152,6 +159,7 @@ impl AppError {
             Self::CountryNotAllowed(_) => ErrorCode::CountryNotAllowed,
             Self::InvalidAppSignature(_) => ErrorCode::InvalidAppSignature,
             Self::NoCallerIdAvailable => ErrorCode::NoCallerIdAvailable,
+            Self::PoolTooWeak { .. } => ErrorCode::PoolTooWeak,
             Self::CallFailed => ErrorCode::CallFailed,
             Self::DestinationUnreachable => ErrorCode::DestinationUnreachable,
             Self::DestinationNotPermitted => ErrorCode::DestinationNotPermitted,

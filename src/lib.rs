@@ -1,6 +1,7 @@
 //! missedcall: multi-tenant phone-number verification by flash call.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod cli;

@@ -20,6 +20,8 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 pub type DbConn = diesel_async::AsyncPgConnection;
 /// The connection pool shared by the service.
 pub type DbPool = diesel_async::pooled_connection::bb8::Pool<DbConn>;
+/// A connection taken from the pool, owned (returned to the pool when dropped).
+pub type PooledConn = diesel_async::pooled_connection::bb8::PooledConnection<'static, DbConn>;
 /// Error when a connection cannot be taken from the pool.
 pub type PoolError = diesel_async::pooled_connection::bb8::RunError;
 

@@ -94,6 +94,8 @@ diesel::table! {
         gateway -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        gateway_credentials_sealed -> Nullable<Bytea>,
+        gateway_account_hint -> Nullable<Text>,
     }
 }
 

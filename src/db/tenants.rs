@@ -33,6 +33,8 @@ pub struct Tenant {
     pub gateway: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub gateway_credentials_sealed: Option<Vec<u8>>,
+    pub gateway_account_hint: Option<String>,
 }
 
 impl Tenant {

@@ -38,6 +38,11 @@ impl RequestAuth {
         }
     }
 
+    /// The key as presented, if any.
+    pub fn presented(&self) -> Option<&str> {
+        self.presented.as_deref()
+    }
+
     /// Already authenticated (a WebSocket's `connection_init`).
     pub fn authenticated(principal: Principal) -> Self {
         Self {

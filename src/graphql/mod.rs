@@ -1,10 +1,11 @@
 //! The GraphQL API: schema assembly, request context, and one module per domain.
 
+pub mod admin;
 pub mod context;
 pub mod subscription;
-pub mod tenant;
 pub mod types;
 pub mod verification;
+pub mod viewer;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 
@@ -13,12 +14,29 @@ use crate::app::AppState;
 /// Query root, merged from the domains.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(verification::VerificationQuery, tenant::TenantQuery);
+pub struct QueryRoot(
+    verification::VerificationQuery,
+    viewer::ViewerQuery,
+    admin::tenant::TenantQuery,
+    admin::pool::PoolQuery,
+    admin::access::AccessQuery,
+    admin::keys::KeysQuery,
+    admin::sessions::SessionsQuery,
+    admin::statistics::StatisticsQuery,
+    admin::operator::OperatorQuery,
+);
 
 /// Mutation root, merged from the domains.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(verification::VerificationMutation);
+pub struct MutationRoot(
+    verification::VerificationMutation,
+    admin::tenant::TenantMutation,
+    admin::pool::PoolMutation,
+    admin::access::AccessMutation,
+    admin::keys::KeysMutation,
+    admin::operator::OperatorMutation,
+);
 
 /// Subscription root, merged from the domains.
 #[derive(MergedSubscription, Default)]

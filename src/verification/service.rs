@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::SessionStatus;
 use super::phone::{self, Destination, PoolPattern};
+use crate::admin::strength;
 use crate::crypto::{ct_eq, random_token, sha256};
 use crate::db::audit_events::{self, NewAuditEvent};
 use crate::db::sessions::{self, NewSession, SessionRow};
@@ -681,6 +682,13 @@ async fn check_request(
     let allowed = allowed_countries::list(conn, tenant.id).await?;
     if !allowed.is_empty() && !allowed.contains(&destination.country) {
         return Err(AppError::CountryNotAllowed(destination.country.clone()));
+    }
+    if let Some(cap) = tenant.max_guess_probability {
+        let caller_ids = strength::for_destination(conn, tenant.id, &destination.country).await?;
+        let probability = strength::guess_probability(tenant.max_attempts, caller_ids);
+        if probability > cap {
+            return Err(AppError::PoolTooWeak { probability, cap });
+        }
     }
     Ok(destination)
 }

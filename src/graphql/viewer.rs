@@ -25,10 +25,10 @@ pub struct Viewer {
 
 /// Queries about the caller's own tenant.
 #[derive(Default)]
-pub struct TenantQuery;
+pub struct ViewerQuery;
 
 #[Object]
-impl TenantQuery {
+impl ViewerQuery {
     /// The tenant and key kind of this request's API key.
     async fn viewer(&self, ctx: &Context<'_>) -> async_graphql::Result<Viewer> {
         let principal = principal(ctx).await?;

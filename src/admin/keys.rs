@@ -1,0 +1,69 @@
+//! The tenant's API keys: created (the key is shown once), listed by their visible prefix,
+//! revoked.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use uuid::Uuid;
+
+use super::validate_label;
+use crate::auth::{self, CreatedKey, KeyKind};
+use crate::db::DbConn;
+use crate::db::api_keys::ApiKey;
+use crate::db::schema::api_keys;
+use crate::error::{AppError, AppResult};
+
+/// Most keys (revoked ones included) a tenant may hold.
+pub const MAX_KEYS: i64 = 100;
+
+/// The tenant's keys, oldest first.
+pub async fn list(conn: &mut DbConn, tenant_id: Uuid) -> AppResult<Vec<ApiKey>> {
+    Ok(api_keys::table
+        .filter(api_keys::tenant_id.eq(tenant_id))
+        .order((api_keys::created_at.asc(), api_keys::id.asc()))
+        .select(ApiKey::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// Creates a key; the returned key is the only time it is ever seen.
+pub async fn create(
+    conn: &mut DbConn,
+    tenant_id: Uuid,
+    kind: KeyKind,
+    label: &str,
+) -> AppResult<CreatedKey> {
+    let label = validate_label(label)?;
+    let held: i64 = api_keys::table
+        .filter(api_keys::tenant_id.eq(tenant_id))
+        .count()
+        .get_result(conn)
+        .await?;
+    if held >= MAX_KEYS {
+        return Err(AppError::Conflict(format!(
+            "a tenant holds at most {MAX_KEYS} keys"
+        )));
+    }
+    auth::create_key(conn, tenant_id, kind, label).await
+}
+
+/// Revokes one of the tenant's keys; revoking a revoked key changes nothing.
+pub async fn revoke(conn: &mut DbConn, tenant_id: Uuid, id: Uuid) -> AppResult<ApiKey> {
+    let target = api_keys::table
+        .filter(api_keys::tenant_id.eq(tenant_id))
+        .filter(api_keys::id.eq(id));
+    let revoked = diesel::update(target.filter(api_keys::revoked_at.is_null()))
+        .set(api_keys::revoked_at.eq(diesel::dsl::now))
+        .returning(ApiKey::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?;
+    match revoked {
+        Some(key) => Ok(key),
+        None => target
+            .select(ApiKey::as_select())
+            .first(conn)
+            .await
+            .optional()?
+            .ok_or(AppError::NotFound("API key")),
+    }
+}
