@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, GatewayKind, MasterKeySource};
 use crate::crypto::MasterKey;
-use crate::db::{self, DbPool};
+use crate::db::{self, scope::Database};
 use crate::events::EventHub;
 use crate::gateway::breaker::BreakerSettings;
 use crate::gateway::failover::FailoverGateway;
@@ -34,7 +34,7 @@ const EXPIRY_SWEEP_BATCH: i64 = 500;
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
-    pub db: DbPool,
+    pub db: Database,
     pub signer: Arc<TokenSigner>,
     pub verification: Arc<VerificationService>,
     /// Present when the simulator is the configured gateway.
@@ -149,10 +149,11 @@ impl App {
         let config = Arc::new(config);
         let master_key = load_master_key(&config)?;
         prepare_database(&config).await?;
-        let pool = db::build_pool(&config.database_url, config.database_pool_size).await?;
+        let database =
+            Database::new(db::build_pool(&config.database_url, config.database_pool_size).await?);
         let signer = {
-            let mut conn = pool
-                .get()
+            let mut conn = database
+                .system()
                 .await
                 .map_err(|e| db::DbSetupError::Pool(e.to_string()))?;
             Arc::new(
@@ -178,14 +179,14 @@ impl App {
             None => EventHub::in_process(),
         };
         let verification = Arc::new(VerificationService::new(
-            pool.clone(),
+            database.clone(),
             gateway,
             signer.clone(),
             events.clone(),
         ));
         let mut state = AppState {
             config: config.clone(),
-            db: pool.clone(),
+            db: database.clone(),
             signer: signer.clone(),
             verification: verification.clone(),
             simulator,
@@ -196,7 +197,7 @@ impl App {
         let tasks = vec![
             tokio::spawn(expire_overdue_sessions(verification.clone())),
             tokio::spawn(drain_call_events(verification, events_rx)),
-            tokio::spawn(reload_signing_keys(pool, signer, master_key)),
+            tokio::spawn(reload_signing_keys(database, signer, master_key)),
         ];
         let router = http::router(state.clone());
         Ok(Self {
@@ -308,12 +309,12 @@ async fn expire_overdue_sessions(service: Arc<VerificationService>) {
     }
 }
 
-async fn reload_signing_keys(pool: DbPool, signer: Arc<TokenSigner>, master_key: MasterKey) {
+async fn reload_signing_keys(db: Database, signer: Arc<TokenSigner>, master_key: MasterKey) {
     let mut interval = tokio::time::interval(KEY_RELOAD_INTERVAL);
     interval.tick().await;
     loop {
         interval.tick().await;
-        let reloaded = match pool.get().await {
+        let reloaded = match db.system().await {
             Ok(mut conn) => signer
                 .reload(&mut conn, &master_key)
                 .await

@@ -57,6 +57,9 @@ pub struct Config {
     pub database_url: String,
     /// Connections in the Postgres pool of one instance.
     pub database_pool_size: u32,
+    /// Where the service's request connections log in: as `missedcall_app`, a role that
+    /// cannot bypass row-level security. `DATABASE_URL` (the owner) only creates and migrates.
+    pub app_database_url: String,
     pub redis_url: Option<String>,
     /// Prefix of every Redis key and channel, so several deployments can share one Redis.
     pub redis_prefix: String,
@@ -175,6 +178,12 @@ impl Config {
         Ok(Self {
             database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
             database_pool_size: parse_number(&get, "MISSEDCALL_DATABASE_POOL_SIZE", 16, 1..=1000)?,
+            app_database_url: get("MISSEDCALL_APP_DATABASE_URL").unwrap_or_else(|| {
+                crate::db::with_user(
+                    &get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+                    crate::db::scope::APP_ROLE,
+                )
+            }),
             redis_url: get("REDIS_URL"),
             redis_prefix: get("MISSEDCALL_REDIS_PREFIX").unwrap_or_else(|| "missedcall".to_owned()),
             listen,

@@ -1186,3 +1186,128 @@ async fn the_operator_api_is_off_without_its_key() -> TestResult {
     app.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn row_level_security_hides_other_tenants_rows_from_the_service_role() -> TestResult {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+    let app = TestApp::spawn().await?;
+    let a = app.tenant("tenant-a").await?;
+    let b = app.tenant("tenant-b").await?;
+    populate(&app, &a).await?;
+    populate(&app, &b).await?;
+    let before = snapshot(&app, &a).await?;
+    let app_url = missedcall::db::with_user(&app.db.url, missedcall::db::scope::APP_ROLE);
+    let mut conn = AsyncPgConnection::establish(&app_url).await?;
+    let count = async |conn: &mut AsyncPgConnection, sql: &str| -> TestResult<i64> {
+        let row: common::Count = diesel::sql_query(sql).get_result(conn).await?;
+        Ok(row.n)
+    };
+    let tables = [
+        ("tenants", "id"),
+        ("api_keys", "tenant_id"),
+        ("pool_numbers", "tenant_id"),
+        ("app_signatures", "tenant_id"),
+        ("allowed_countries", "tenant_id"),
+        ("verification_sessions", "tenant_id"),
+        ("audit_events", "tenant_id"),
+    ];
+    // Declaring nothing shows nothing.
+    for (table, _) in tables {
+        assert_eq!(
+            count(&mut conn, &format!("SELECT count(*) AS n FROM {table}")).await?,
+            0
+        );
+    }
+    conn.batch_execute(&format!(
+        "SELECT set_config('missedcall.tenant_id', '{}', false)",
+        b.id
+    ))
+    .await?;
+    for (table, column) in tables {
+        let of_a = format!(
+            "SELECT count(*) AS n FROM {table} WHERE {column} = '{}'",
+            a.id
+        );
+        assert_eq!(count(&mut conn, &of_a).await?, 0, "{table} shows A's rows");
+        let all = format!("SELECT count(*) AS n FROM {table}");
+        let of_b = format!(
+            "SELECT count(*) AS n FROM {table} WHERE {column} = '{}'",
+            b.id
+        );
+        assert_eq!(
+            count(&mut conn, &all).await?,
+            count(&mut conn, &of_b).await?
+        );
+        assert!(
+            count(&mut conn, &of_b).await? > 0,
+            "{table} hides B's own rows"
+        );
+    }
+    // Writes to A's rows touch nothing or are refused.
+    let a_id = a.id;
+    assert_eq!(
+        diesel::sql_query(format!(
+            "UPDATE pool_numbers SET label = 'owned' WHERE tenant_id = '{a_id}'"
+        ))
+        .execute(&mut conn)
+        .await?,
+        0
+    );
+    assert_eq!(
+        diesel::sql_query(format!(
+            "DELETE FROM verification_sessions WHERE tenant_id = '{a_id}'"
+        ))
+        .execute(&mut conn)
+        .await?,
+        0
+    );
+    assert_eq!(
+        diesel::sql_query("UPDATE tenants SET name = 'owned'")
+            .execute(&mut conn)
+            .await?,
+        1,
+        "only B's own tenant row is visible"
+    );
+    let refused = [
+        format!(
+            "INSERT INTO app_signatures (id, tenant_id, platform, signature) \
+             VALUES (gen_random_uuid(), '{a_id}', 'IOS', 'com.evil')"
+        ),
+        format!("UPDATE pool_numbers SET tenant_id = '{a_id}'"),
+        format!("INSERT INTO allowed_countries (tenant_id, country_code) VALUES ('{a_id}', 'FR')"),
+        // The role cannot lift the wall itself.
+        "ALTER TABLE pool_numbers DISABLE ROW LEVEL SECURITY".to_owned(),
+        "SET ROLE postgres".to_owned(),
+    ];
+    for statement in refused {
+        assert!(
+            conn.batch_execute(&statement).await.is_err(),
+            "{statement} was allowed"
+        );
+    }
+    drop(conn);
+    assert_eq!(snapshot(&app, &a).await?, before, "A's rows changed");
+
+    // The service's own connections: a tenant scope sees only that tenant's rows, even for a
+    // query that forgets to filter.
+    let pool = missedcall::db::build_pool(&app_url, 2).await?;
+    let database = missedcall::db::scope::Database::new(pool);
+    let mut scoped = database.for_tenant(b.id).await?;
+    let all_pool = "SELECT count(*) AS n FROM pool_numbers";
+    let b_pool = count(&mut scoped, all_pool).await?;
+    drop(scoped);
+    let mut system = database.system().await?;
+    let every_pool = count(&mut system, all_pool).await?;
+    assert!(every_pool > b_pool && b_pool > 0);
+    let row: Snapshot = diesel::sql_query("SELECT current_user::text AS s")
+        .get_result(&mut system)
+        .await?;
+    assert_eq!(row.s, "missedcall_app");
+    drop(system);
+    // Scopes never leak from one checkout to the next.
+    let mut again = database.for_tenant(a.id).await?;
+    let a_pool = count(&mut again, all_pool).await?;
+    assert_eq!(a_pool + b_pool, every_pool);
+    app.stop().await;
+    Ok(())
+}

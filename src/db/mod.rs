@@ -7,6 +7,7 @@ pub mod app_signatures;
 pub mod audit_events;
 pub mod pool_numbers;
 pub mod schema;
+pub mod scope;
 pub mod sessions;
 pub mod tenants;
 
@@ -138,6 +139,19 @@ pub async fn run_migrations(url: &str) -> Result<usize, DbSetupError> {
     applied
 }
 
+/// The same database URL logging in as `user`, without the owner's password.
+pub fn with_user(url: &str, user: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    format!("{scheme}://{user}@{host}{tail}")
+}
+
 /// Builds the connection pool.
 pub async fn build_pool(url: &str, max_size: u32) -> Result<DbPool, DbSetupError> {
     let manager = AsyncDieselConnectionManager::<DbConn>::new(url);
@@ -181,5 +195,21 @@ mod tests {
             "postgres://u:***@h/db"
         );
         assert_eq!(mask_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn the_app_url_swaps_the_user_only() {
+        assert_eq!(
+            with_user(
+                "postgres://postgres:secret@db:5432/missedcall?sslmode=require",
+                "app"
+            ),
+            "postgres://app@db:5432/missedcall?sslmode=require"
+        );
+        assert_eq!(
+            with_user("postgres://127.0.0.1/mc", "app"),
+            "postgres://app@127.0.0.1/mc"
+        );
+        assert_eq!(with_user("postgres://u@h", "app"), "postgres://app@h");
     }
 }

@@ -110,7 +110,7 @@ pub async fn principal<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Princ
             let Some(key) = request_auth.presented.as_deref() else {
                 return Err(AppError::Unauthenticated);
             };
-            let mut conn = state.db.get().await?;
+            let mut conn = state.db.system().await?;
             auth::authenticate(&mut conn, key).await
         })
         .await;

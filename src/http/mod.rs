@@ -102,7 +102,7 @@ async fn healthz() -> &'static str {
 
 async fn readyz(State(state): State<AppState>) -> Response {
     use diesel_async::RunQueryDsl;
-    let ready = match state.db.get().await {
+    let ready = match state.db.system().await {
         Ok(mut conn) => diesel::sql_query("SELECT 1")
             .execute(&mut conn)
             .await

@@ -108,12 +108,7 @@ async fn serve(
             let principal = match presented_key(&payload) {
                 Some(key) => {
                     let key = RequestAuth::bearer_value(key);
-                    let mut conn = state
-                        .db
-                        .get()
-                        .await
-                        .map_err(AppError::from)
-                        .map_err(init_error)?;
+                    let mut conn = state.db.system().await.map_err(init_error)?;
                     auth::authenticate(&mut conn, &key)
                         .await
                         .map_err(init_error)?

@@ -13,9 +13,10 @@ use super::phone::{self, Destination, PoolPattern};
 use crate::admin::strength;
 use crate::crypto::{ct_eq, random_token, sha256};
 use crate::db::audit_events::{self, NewAuditEvent};
+use crate::db::scope::Database;
 use crate::db::sessions::{self, NewSession, SessionRow};
 use crate::db::tenants::Tenant;
-use crate::db::{DbConn, DbPool, allowed_countries, app_signatures, pool_numbers};
+use crate::db::{DbConn, allowed_countries, app_signatures, pool_numbers};
 use crate::error::{AppError, AppResult};
 use crate::events::{EventHub, SessionEvent};
 use crate::gateway::{CallEvent, CallEventReport, CallRequest, Gateway, GatewayError};
@@ -68,7 +69,7 @@ pub struct SessionState {
 
 /// The flash-call flow over the database, the gateway and the token signer.
 pub struct VerificationService {
-    db: DbPool,
+    db: Database,
     gateway: Arc<dyn Gateway>,
     signer: Arc<TokenSigner>,
     events: EventHub,
@@ -77,7 +78,7 @@ pub struct VerificationService {
 impl VerificationService {
     /// The flow over these parts.
     pub fn new(
-        db: DbPool,
+        db: Database,
         gateway: Arc<dyn Gateway>,
         signer: Arc<TokenSigner>,
         events: EventHub,
@@ -103,7 +104,7 @@ impl VerificationService {
         app_signature: Option<&str>,
         client: &ClientInfo,
     ) -> AppResult<StartedSession> {
-        let mut conn = self.db.get().await?;
+        let mut conn = self.db.for_tenant(tenant.id).await?;
         let destination = match check_request(&mut conn, tenant, phone_input, app_signature).await {
             Ok(destination) => destination,
             Err(err) => {
@@ -313,7 +314,7 @@ impl VerificationService {
             return Err(AppError::InvalidSessionToken);
         }
         let token_hash = sha256(session_token.as_bytes());
-        let mut conn = self.db.get().await?;
+        let mut conn = self.db.for_tenant(tenant.id).await?;
         let decided = conn
             .transaction(async |conn| {
                 let decision = self
@@ -464,7 +465,7 @@ impl VerificationService {
             return Err(AppError::InvalidSessionToken);
         }
         let token_hash = sha256(session_token.as_bytes());
-        let mut conn = self.db.get().await?;
+        let mut conn = self.db.for_tenant(tenant.id).await?;
         let Some(mut row) = sessions::find(&mut conn, tenant.id, session_id).await? else {
             return Err(AppError::SessionNotFound);
         };
@@ -502,7 +503,7 @@ impl VerificationService {
         &self,
         report: &CallEventReport,
     ) -> AppResult<Option<SessionStatus>> {
-        let mut conn = self.db.get().await?;
+        let mut conn = self.db.system().await?;
         let moved = conn
             .transaction(async |conn| {
                 let Some(row) = sessions::lock_by_id(conn, report.session_id).await? else {
@@ -559,7 +560,7 @@ impl VerificationService {
     /// Expires sessions whose validity passed untouched, at most `limit` at a time, and
     /// announces each; safe to run on several instances at once.
     pub async fn expire_overdue(&self, limit: i64) -> AppResult<usize> {
-        let mut conn = self.db.get().await?;
+        let mut conn = self.db.system().await?;
         let expired = SessionStatus::Expired;
         let rows = conn
             .transaction(async |conn| {

@@ -25,7 +25,7 @@ impl AccessQuery {
     /// The apps allowed to request calls.
     async fn app_signatures(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AppSignature>> {
         let principal = secret(ctx).await?;
-        let mut conn = connection(ctx).await?;
+        let mut conn = connection(ctx, principal.tenant.id).await?;
         let rows = answer(access::signatures(&mut conn, principal.tenant.id).await)?;
         Ok(rows.iter().map(AppSignature::from).collect())
     }
@@ -33,7 +33,7 @@ impl AccessQuery {
     /// The countries phone numbers may belong to (ISO 3166 alpha-2); empty: every country.
     async fn allowed_countries(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
         let principal = secret(ctx).await?;
-        let mut conn = connection(ctx).await?;
+        let mut conn = connection(ctx, principal.tenant.id).await?;
         answer(access::countries(&mut conn, principal.tenant.id).await)
     }
 }
@@ -49,7 +49,7 @@ impl AccessMutation {
         input: AppSignatureInput,
     ) -> async_graphql::Result<AppSignature> {
         let principal = secret(ctx).await?;
-        let mut conn = connection(ctx).await?;
+        let mut conn = connection(ctx, principal.tenant.id).await?;
         let row = answer(
             access::add_signature(
                 &mut conn,
@@ -70,7 +70,7 @@ impl AccessMutation {
     ) -> async_graphql::Result<AppSignature> {
         let principal = secret(ctx).await?;
         let id = parse_id(&id, "id")?;
-        let mut conn = connection(ctx).await?;
+        let mut conn = connection(ctx, principal.tenant.id).await?;
         let row = answer(access::remove_signature(&mut conn, principal.tenant.id, id).await)?;
         Ok(AppSignature::from(&row))
     }
@@ -82,7 +82,7 @@ impl AccessMutation {
         country_codes: Vec<String>,
     ) -> async_graphql::Result<Vec<String>> {
         let principal = secret(ctx).await?;
-        let mut conn = connection(ctx).await?;
+        let mut conn = connection(ctx, principal.tenant.id).await?;
         answer(access::set_countries(&mut conn, principal.tenant.id, &country_codes).await)
     }
 
@@ -92,7 +92,7 @@ impl AccessMutation {
         country_codes: Vec<String>,
     ) -> async_graphql::Result<Vec<String>> {
         let principal = secret(ctx).await?;
-        let mut conn = connection(ctx).await?;
+        let mut conn = connection(ctx, principal.tenant.id).await?;
         answer(access::allow_countries(&mut conn, principal.tenant.id, &country_codes).await)
     }
 
@@ -102,7 +102,7 @@ impl AccessMutation {
         country_codes: Vec<String>,
     ) -> async_graphql::Result<Vec<String>> {
         let principal = secret(ctx).await?;
-        let mut conn = connection(ctx).await?;
+        let mut conn = connection(ctx, principal.tenant.id).await?;
         answer(access::disallow_countries(&mut conn, principal.tenant.id, &country_codes).await)
     }
 }

@@ -30,7 +30,7 @@ impl KeysQuery {
     /// The tenant's keys by their visible prefix, revoked ones included.
     async fn api_keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiKey>> {
         let principal = secret(ctx).await?;
-        let mut conn = connection(ctx).await?;
+        let mut conn = connection(ctx, principal.tenant.id).await?;
         let rows = answer(keys::list(&mut conn, principal.tenant.id).await)?;
         Ok(rows.iter().map(ApiKey::from).collect())
     }
@@ -51,7 +51,7 @@ impl KeysMutation {
             KeyKindName::Publishable => KeyKind::Publishable,
             KeyKindName::Secret => KeyKind::Secret,
         };
-        let mut conn = connection(ctx).await?;
+        let mut conn = connection(ctx, principal.tenant.id).await?;
         let created =
             answer(keys::create(&mut conn, principal.tenant.id, kind, &input.label).await)?;
         Ok(CreatedApiKey {
@@ -64,7 +64,7 @@ impl KeysMutation {
     async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ApiKey> {
         let principal = secret(ctx).await?;
         let id = parse_id(&id, "id")?;
-        let mut conn = connection(ctx).await?;
+        let mut conn = connection(ctx, principal.tenant.id).await?;
         let row = answer(keys::revoke(&mut conn, principal.tenant.id, id).await)?;
         Ok(ApiKey::from(&row))
     }

@@ -11,6 +11,7 @@ pub mod tenant;
 pub mod types;
 
 use async_graphql::{Context, ErrorExtensions};
+use uuid::Uuid;
 
 use super::context::{RequestAuth, principal};
 use crate::app::AppState;
@@ -53,14 +54,16 @@ pub fn operator(ctx: &Context<'_>) -> async_graphql::Result<()> {
     Ok(())
 }
 
-/// A pooled connection for an admin request.
-pub async fn connection(ctx: &Context<'_>) -> async_graphql::Result<PooledConn> {
+/// A connection that sees only this tenant's rows.
+pub async fn connection(ctx: &Context<'_>, tenant_id: Uuid) -> async_graphql::Result<PooledConn> {
     let state = ctx.data::<AppState>()?;
-    state
-        .db
-        .get_owned()
-        .await
-        .map_err(|err| AppError::from(err).extend())
+    answer(state.db.for_tenant(tenant_id).await)
+}
+
+/// A connection across tenants, for the operator.
+pub async fn system_connection(ctx: &Context<'_>) -> async_graphql::Result<PooledConn> {
+    let state = ctx.data::<AppState>()?;
+    answer(state.db.system().await)
 }
 
 /// An admin result as a GraphQL result with its client-facing code.

@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 
 use super::types::TenantSummary;
-use super::{answer, connection, operator};
+use super::{answer, operator, system_connection};
 use crate::admin;
 use crate::app::AppState;
 use crate::error::AppError;
@@ -41,7 +41,7 @@ impl OperatorQuery {
     /// Every tenant (operator key).
     async fn tenants(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TenantSummary>> {
         operator(ctx)?;
-        let mut conn = connection(ctx).await?;
+        let mut conn = system_connection(ctx).await?;
         let rows = answer(admin::operator::list(&mut conn).await)?;
         Ok(rows.iter().map(TenantSummary::from).collect())
     }
@@ -59,7 +59,7 @@ impl OperatorMutation {
         input: CreateTenantInput,
     ) -> async_graphql::Result<CreatedTenant> {
         operator(ctx)?;
-        let mut conn = connection(ctx).await?;
+        let mut conn = system_connection(ctx).await?;
         let created = answer(
             tenancy::create_tenant(
                 &mut conn,
@@ -84,7 +84,7 @@ impl OperatorMutation {
     ) -> async_graphql::Result<TenantSummary> {
         operator(ctx)?;
         let id = parse_id(&id, "id")?;
-        let mut conn = connection(ctx).await?;
+        let mut conn = system_connection(ctx).await?;
         let row = answer(admin::operator::suspend(&mut conn, id).await)?;
         Ok(TenantSummary::from(&row))
     }
@@ -97,7 +97,7 @@ impl OperatorMutation {
     ) -> async_graphql::Result<TenantSummary> {
         operator(ctx)?;
         let id = parse_id(&id, "id")?;
-        let mut conn = connection(ctx).await?;
+        let mut conn = system_connection(ctx).await?;
         let row = answer(admin::operator::reactivate(&mut conn, id).await)?;
         Ok(TenantSummary::from(&row))
     }
@@ -111,7 +111,7 @@ impl OperatorMutation {
         operator(ctx)?;
         let overlap_hours = answer(admin::in_range("overlapHours", overlap_hours, 0..=720))?;
         let state = ctx.data::<AppState>()?;
-        let mut conn = connection(ctx).await?;
+        let mut conn = system_connection(ctx).await?;
         let kid = answer(
             tokens::rotate(
                 &mut conn,

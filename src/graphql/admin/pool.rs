@@ -46,7 +46,7 @@ impl PoolQuery {
     /// The pool, active entries and not, with usage and health.
     async fn pool_numbers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PoolNumber>> {
         let principal = secret(ctx).await?;
-        let mut conn = connection(ctx).await?;
+        let mut conn = connection(ctx, principal.tenant.id).await?;
         let rows = answer(
             pool_numbers::list(&mut conn, principal.tenant.id)
                 .await
@@ -68,7 +68,7 @@ impl PoolMutation {
         input: PoolNumberInput,
     ) -> async_graphql::Result<PoolNumber> {
         let principal = secret(ctx).await?;
-        let mut conn = connection(ctx).await?;
+        let mut conn = connection(ctx, principal.tenant.id).await?;
         let row = answer(pool::add(&mut conn, principal.tenant.id, &input.into()).await)?;
         Ok(PoolNumber::from(&row))
     }
@@ -80,7 +80,7 @@ impl PoolMutation {
         entries: Vec<PoolNumberInput>,
     ) -> async_graphql::Result<Vec<PoolNumber>> {
         let principal = secret(ctx).await?;
-        let mut conn = connection(ctx).await?;
+        let mut conn = connection(ctx, principal.tenant.id).await?;
         let inputs: Vec<PoolEntryInput> = entries.into_iter().map(Into::into).collect();
         let rows = answer(pool::import(&mut conn, principal.tenant.id, &inputs).await)?;
         Ok(rows.iter().map(PoolNumber::from).collect())
@@ -95,7 +95,7 @@ impl PoolMutation {
     ) -> async_graphql::Result<PoolNumber> {
         let principal = secret(ctx).await?;
         let id = parse_id(&id, "id")?;
-        let mut conn = connection(ctx).await?;
+        let mut conn = connection(ctx, principal.tenant.id).await?;
         let change = PoolEntryChange {
             label: input.label,
             weight: input.weight,
@@ -113,7 +113,7 @@ impl PoolMutation {
     ) -> async_graphql::Result<PoolNumber> {
         let principal = secret(ctx).await?;
         let id = parse_id(&id, "id")?;
-        let mut conn = connection(ctx).await?;
+        let mut conn = connection(ctx, principal.tenant.id).await?;
         let change = PoolEntryChange {
             active: Some(false),
             ..PoolEntryChange::default()
@@ -130,7 +130,7 @@ impl PoolMutation {
     ) -> async_graphql::Result<PoolNumber> {
         let principal = secret(ctx).await?;
         let id = parse_id(&id, "id")?;
-        let mut conn = connection(ctx).await?;
+        let mut conn = connection(ctx, principal.tenant.id).await?;
         let row = answer(pool::remove(&mut conn, principal.tenant.id, id).await)?;
         Ok(PoolNumber::from(&row))
     }

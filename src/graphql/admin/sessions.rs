@@ -61,7 +61,7 @@ impl SessionsQuery {
             created_from: filter.created_from,
             created_before: filter.created_before,
         };
-        let mut conn = connection(ctx).await?;
+        let mut conn = connection(ctx, principal.tenant.id).await?;
         let page = answer(
             sessions::list(
                 &mut conn,
@@ -95,7 +95,7 @@ impl SessionsQuery {
     async fn session(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Session> {
         let principal = secret(ctx).await?;
         let id = parse_id(&id, "id")?;
-        let mut conn = connection(ctx).await?;
+        let mut conn = connection(ctx, principal.tenant.id).await?;
         let (row, _) = answer(sessions::detail(&mut conn, principal.tenant.id, id).await)?;
         Ok(Session::from(&row))
     }
@@ -114,7 +114,7 @@ impl SessionsQuery {
             .as_ref()
             .map(|id| parse_id(id, "sessionId"))
             .transpose()?;
-        let mut conn = connection(ctx).await?;
+        let mut conn = connection(ctx, principal.tenant.id).await?;
         let page = answer(
             sessions::audit_log(
                 &mut conn,

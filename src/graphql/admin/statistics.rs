@@ -71,7 +71,7 @@ impl StatisticsQuery {
             StatisticsBucket::Hour => Bucket::Hour,
             StatisticsBucket::Day => Bucket::Day,
         };
-        let mut conn = connection(ctx).await?;
+        let mut conn = connection(ctx, principal.tenant.id).await?;
         let stats =
             answer(statistics::compute(&mut conn, principal.tenant.id, from, to, bucket).await)?;
         let group = |g: &statistics::GroupCounts| GroupStatistics {

@@ -60,7 +60,7 @@ impl TenantQuery {
     /// The tenant of this secret key.
     async fn tenant(&self, ctx: &Context<'_>) -> async_graphql::Result<Tenant> {
         let principal = secret(ctx).await?;
-        let mut conn = connection(ctx).await?;
+        let mut conn = connection(ctx, principal.tenant.id).await?;
         let row = answer(
             tenants::find(&mut conn, principal.tenant.id)
                 .await
@@ -83,7 +83,7 @@ impl TenantMutation {
         input: TenantSettingsInput,
     ) -> async_graphql::Result<Tenant> {
         let principal = secret(ctx).await?;
-        let mut conn = connection(ctx).await?;
+        let mut conn = connection(ctx, principal.tenant.id).await?;
         let change = SettingsChange {
             name: input.name,
             validity_seconds: input.validity_seconds,
@@ -134,7 +134,7 @@ impl TenantMutation {
                 })
             }
         };
-        let mut conn = connection(ctx).await?;
+        let mut conn = connection(ctx, principal.tenant.id).await?;
         let row = answer(
             admin::gateway::set(&mut conn, &state.master_key, principal.tenant.id, choice).await,
         )?;

@@ -414,7 +414,7 @@ impl From<&SessionRow> for Session {
 impl Session {
     /// Every event of this session, oldest first.
     async fn audit_trail(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AuditEvent>> {
-        let mut conn = connection(ctx).await?;
+        let mut conn = connection(ctx, self.tenant_id).await?;
         let rows = answer(
             crate::db::audit_events::for_session(&mut conn, self.tenant_id, self.session_id)
                 .await
