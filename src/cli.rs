@@ -7,7 +7,7 @@ use crate::app::{self, StartError};
 use crate::config::{Config, ConfigError};
 use crate::db::{self, DbConn, pool_numbers};
 use crate::error::AppError;
-use crate::{demo, tenancy, tokens};
+use crate::{admin, demo, tenancy, tokens};
 
 /// missedcall: phone-number verification by flash call.
 #[derive(Debug, Parser)]
@@ -55,6 +55,25 @@ pub enum TenantCommand {
         /// The `aud` of the tenant's tokens (default: the slug).
         #[arg(long)]
         audience: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// List every tenant.
+    List {
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Refuse every key of a tenant from now on.
+    Suspend {
+        #[arg(long)]
+        slug: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Let a suspended tenant in again.
+    Reactivate {
+        #[arg(long)]
+        slug: String,
         #[command(flatten)]
         output: Output,
     },
@@ -204,6 +223,40 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
                     )
                 },
             );
+            Ok(())
+        }
+        Command::Tenant(TenantCommand::List { output }) => {
+            let mut conn = connect(&config).await?;
+            let tenants = admin::operator::list(&mut conn).await?;
+            let rows: Vec<_> = tenants
+                .iter()
+                .map(|t| json!({"id": t.id, "slug": t.slug, "name": t.name, "status": t.status}))
+                .collect();
+            print(output, json!(rows), || {
+                tenants
+                    .iter()
+                    .map(|t| format!("{:<24} {:<10} {}", t.slug, t.status, t.name))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            Ok(())
+        }
+        Command::Tenant(TenantCommand::Suspend { slug, output }) => {
+            let mut conn = connect(&config).await?;
+            let tenant = tenancy::tenant_by_slug(&mut conn, &slug).await?;
+            let tenant = admin::operator::suspend(&mut conn, tenant.id).await?;
+            print(output, json!({"slug": tenant.slug, "status": tenant.status}), || {
+                format!("{} is suspended: its keys are refused", tenant.slug)
+            });
+            Ok(())
+        }
+        Command::Tenant(TenantCommand::Reactivate { slug, output }) => {
+            let mut conn = connect(&config).await?;
+            let tenant = tenancy::tenant_by_slug(&mut conn, &slug).await?;
+            let tenant = admin::operator::reactivate(&mut conn, tenant.id).await?;
+            print(output, json!({"slug": tenant.slug, "status": tenant.status}), || {
+                format!("{} is active again", tenant.slug)
+            });
             Ok(())
         }
         Command::Pool(PoolCommand::Add {
