@@ -16,6 +16,7 @@ use crate::db::{self, scope::Database};
 use crate::events::EventHub;
 use crate::gateway::breaker::BreakerSettings;
 use crate::gateway::failover::FailoverGateway;
+use crate::gateway::router::GatewayRouter;
 use crate::gateway::simulator::SimulatorGateway;
 use crate::gateway::twilio::{TwilioGateway, TwilioSettings};
 use crate::gateway::{CallEventReport, Gateway};
@@ -65,19 +66,17 @@ pub enum StartError {
 }
 
 /// The Twilio gateway from the configuration, with failover to a second API base if set.
-fn twilio_gateway(config: &Config) -> Result<Arc<dyn Gateway>, StartError> {
-    let (Some(account_sid), Some(auth_token)) =
-        (&config.twilio_account_sid, &config.twilio_auth_token)
-    else {
-        return Err(StartError::Gateway(
-            "MISSEDCALL_GATEWAY=twilio needs MISSEDCALL_TWILIO_ACCOUNT_SID and MISSEDCALL_TWILIO_AUTH_TOKEN"
-                .into(),
-        ));
-    };
+/// The Twilio client settings this configuration gives, for an account and an API base.
+fn twilio_settings(
+    config: &Config,
+    account_sid: &str,
+    auth_token: &str,
+    api_base: &str,
+) -> TwilioSettings {
     let policy = config.gateway_policy;
-    let settings = |api_base: &str| TwilioSettings {
-        account_sid: account_sid.clone(),
-        auth_token: auth_token.clone(),
+    TwilioSettings {
+        account_sid: account_sid.to_owned(),
+        auth_token: auth_token.to_owned(),
         api_base: api_base.to_owned(),
         status_callback_url: format!("{}/gateways/twilio/status", config.public_url),
         connect_timeout: policy.connect_timeout,
@@ -89,9 +88,20 @@ fn twilio_gateway(config: &Config) -> Result<Arc<dyn Gateway>, StartError> {
             failure_threshold: policy.breaker_threshold,
             open_for: policy.breaker_open_for,
         },
+    }
+}
+
+fn twilio_gateway(config: &Config) -> Result<Arc<dyn Gateway>, StartError> {
+    let (Some(account_sid), Some(auth_token)) =
+        (&config.twilio_account_sid, &config.twilio_auth_token)
+    else {
+        return Err(StartError::Gateway(
+            "MISSEDCALL_GATEWAY=twilio needs MISSEDCALL_TWILIO_ACCOUNT_SID and MISSEDCALL_TWILIO_AUTH_TOKEN"
+                .into(),
+        ));
     };
     let build = |base: &str| {
-        TwilioGateway::new(settings(base))
+        TwilioGateway::new(twilio_settings(config, account_sid, auth_token, base))
             .map(|gateway| Arc::new(gateway) as Arc<dyn Gateway>)
             .map_err(|err| StartError::Gateway(err.to_string()))
     };
@@ -178,9 +188,14 @@ impl App {
                 .map_err(|err| StartError::Redis(err.to_string()))?,
             None => EventHub::in_process(),
         };
+        let gateways = Arc::new(GatewayRouter::new(
+            gateway,
+            twilio_settings(&config, "", "", &config.twilio_api_base),
+            master_key.clone(),
+        ));
         let verification = Arc::new(VerificationService::new(
             database.clone(),
-            gateway,
+            gateways,
             signer.clone(),
             events.clone(),
         ));

@@ -245,18 +245,22 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
             let mut conn = connect(&config).await?;
             let tenant = tenancy::tenant_by_slug(&mut conn, &slug).await?;
             let tenant = admin::operator::suspend(&mut conn, tenant.id).await?;
-            print(output, json!({"slug": tenant.slug, "status": tenant.status}), || {
-                format!("{} is suspended: its keys are refused", tenant.slug)
-            });
+            print(
+                output,
+                json!({"slug": tenant.slug, "status": tenant.status}),
+                || format!("{} is suspended: its keys are refused", tenant.slug),
+            );
             Ok(())
         }
         Command::Tenant(TenantCommand::Reactivate { slug, output }) => {
             let mut conn = connect(&config).await?;
             let tenant = tenancy::tenant_by_slug(&mut conn, &slug).await?;
             let tenant = admin::operator::reactivate(&mut conn, tenant.id).await?;
-            print(output, json!({"slug": tenant.slug, "status": tenant.status}), || {
-                format!("{} is active again", tenant.slug)
-            });
+            print(
+                output,
+                json!({"slug": tenant.slug, "status": tenant.status}),
+                || format!("{} is active again", tenant.slug),
+            );
             Ok(())
         }
         Command::Pool(PoolCommand::Add {

@@ -532,3 +532,73 @@ async fn a_caller_id_that_keeps_failing_is_cooled_down_then_deactivated() -> Tes
     app.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_calls_through_its_own_twilio_account() -> TestResult {
+    let fake = FakeTwilio::start().await?;
+    let port = free_port()?;
+    let listen = format!("127.0.0.1:{port}");
+    let public = format!("http://127.0.0.1:{port}");
+    // The platform itself uses the simulator; only `own` brings a Twilio account.
+    let app = TestApp::spawn_env(&[
+        ("MISSEDCALL_TWILIO_API_BASE", fake.base.as_str()),
+        ("MISSEDCALL_LISTEN", listen.as_str()),
+        ("MISSEDCALL_PUBLIC_URL", public.as_str()),
+    ])
+    .await?;
+    let own = app.tenant("own").await?;
+    let shared = app.tenant("shared").await?;
+    let set = app
+        .gql(
+            Some(&own.sk),
+            "mutation($sid: String!, $token: String!) { setTenantGateway(input: {kind: TWILIO, twilioAccountSid: $sid, twilioAuthToken: $token}) { gateway { kind } } }",
+            serde_json::json!({"sid": ACCOUNT_SID, "token": AUTH_TOKEN}),
+        )
+        .await?;
+    assert_eq!(
+        set["data"]["setTenantGateway"]["gateway"]["kind"], "TWILIO",
+        "{set}"
+    );
+
+    let (id, token) = app.start_session(&own.pk, PHONE).await?;
+    let call = fake
+        .call_to(PHONE)
+        .ok_or("the tenant's call did not reach its account")?;
+    // The shared tenant still rings through the platform's simulator.
+    let (shared_id, _) = app.start_session(&shared.pk, &phone(1)).await?;
+    app.incoming_caller_id(&phone(1), &shared_id).await?;
+    assert_eq!(fake.calls().len(), 1);
+
+    // Callbacks are signed with the tenant's token; the platform has none.
+    assert_eq!(fake.callback(&call, "ringing").await?, 200);
+    assert_eq!(status_of(&app, &own.pk, &id, &token).await?, "RINGING");
+    let url = call.field("StatusCallback").ok_or("no url")?.to_owned();
+    let params = fake.callback_params(&call, "failed");
+    let forged = missedcall::gateway::twilio::signature::compute("someone-else", &url, &params);
+    assert_eq!(fake.post_callback(&url, &params, Some(&forged)).await?, 403);
+    assert_eq!(status_of(&app, &own.pk, &id, &token).await?, "RINGING");
+
+    // Verifying hangs up through the tenant's account.
+    let verified = app.verify(&own.pk, &id, &token, "+14155550100").await?;
+    assert_eq!(verified["data"]["verify"]["verified"], true, "{verified}");
+    for _ in 0..100 {
+        if !fake.updates().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(fake.updates().len(), 1);
+
+    // Back on the platform's gateway, nothing reaches the tenant's account.
+    app.gql(
+        Some(&own.sk),
+        "mutation { setTenantGateway(input: {kind: PLATFORM}) { id } }",
+        serde_json::json!({}),
+    )
+    .await?;
+    let (id, _) = app.start_session(&own.pk, &phone(2)).await?;
+    app.incoming_caller_id(&phone(2), &id).await?;
+    assert_eq!(fake.calls().len(), 1);
+    app.stop().await;
+    Ok(())
+}

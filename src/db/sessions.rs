@@ -77,6 +77,17 @@ pub async fn find(conn: &mut DbConn, tenant_id: Uuid, id: Uuid) -> QueryResult<O
         .optional()
 }
 
+/// The tenant a session belongs to, whoever it is (for gateway callbacks, which name only the
+/// session).
+pub async fn tenant_of(conn: &mut DbConn, id: Uuid) -> QueryResult<Option<Uuid>> {
+    vs::table
+        .find(id)
+        .select(vs::tenant_id)
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// Like [`find`], locking the row until the transaction ends so concurrent verifies serialize.
 pub async fn find_for_update(
     conn: &mut DbConn,

@@ -2,6 +2,7 @@
 
 pub mod breaker;
 pub mod failover;
+pub mod router;
 pub mod simulator;
 pub mod twilio;
 

@@ -8,7 +8,12 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
+use zeroize::Zeroizing;
+
+use crate::admin::gateway::own_twilio;
 use crate::app::AppState;
+use crate::db::{sessions, tenants};
+use crate::error::AppResult;
 use crate::gateway::twilio::signature;
 use crate::gateway::{CallEvent, CallEventReport};
 
@@ -25,6 +30,20 @@ fn twiml_ok() -> Response {
         .into_response()
 }
 
+/// The auth token of the Twilio account that placed this session's call, when the session's
+/// tenant uses its own account.
+async fn tenant_token(state: &AppState, session_id: Uuid) -> AppResult<Option<Zeroizing<String>>> {
+    let mut conn = state.db.system().await?;
+    let Some(tenant_id) = sessions::tenant_of(&mut conn, session_id).await? else {
+        return Ok(None);
+    };
+    let Some(tenant) = tenants::find(&mut conn, tenant_id).await? else {
+        return Ok(None);
+    };
+    Ok(own_twilio(&state.master_key, &tenant)?
+        .map(|credentials| Zeroizing::new(credentials.auth_token.clone())))
+}
+
 /// Handles one status callback.
 pub async fn status_callback(
     State(state): State<AppState>,
@@ -32,13 +51,6 @@ pub async fn status_callback(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(auth_token) = state.config.twilio_auth_token.as_deref() else {
-        return (
-            StatusCode::NOT_FOUND,
-            "the twilio gateway is not configured",
-        )
-            .into_response();
-    };
     let params: Vec<(String, String)> = match serde_urlencoded::from_bytes(&body) {
         Ok(params) => params,
         Err(_) => return (StatusCode::BAD_REQUEST, "expected a form body").into_response(),
@@ -50,7 +62,31 @@ pub async fn status_callback(
         .get(SIGNATURE_HEADER)
         .and_then(|value| value.to_str().ok())
         .unwrap_or("");
-    if !signature::is_valid(auth_token, &url, &params, presented) {
+    let session_id = uri.query().and_then(|query| {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+            .ok()?
+            .into_iter()
+            .find(|(key, _)| key == "session")
+            .and_then(|(_, value)| Uuid::parse_str(&value).ok())
+    });
+    let platform_signed = state
+        .config
+        .twilio_auth_token
+        .as_deref()
+        .is_some_and(|token| signature::is_valid(token, &url, &params, presented));
+    let signed = platform_signed
+        || match session_id {
+            Some(session_id) => match tenant_token(&state, session_id).await {
+                Ok(Some(token)) => signature::is_valid(&token, &url, &params, presented),
+                Ok(None) => false,
+                Err(err) => {
+                    tracing::error!(error = %err, "could not read a tenant's Twilio account");
+                    return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response();
+                }
+            },
+            None => false,
+        };
+    if !signed {
         tracing::warn!("refused a Twilio callback with a bad signature");
         return (StatusCode::FORBIDDEN, "invalid signature").into_response();
     }
@@ -60,13 +96,6 @@ pub async fn status_callback(
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_str())
     };
-    let session_id = uri.query().and_then(|query| {
-        serde_urlencoded::from_str::<Vec<(String, String)>>(query)
-            .ok()?
-            .into_iter()
-            .find(|(key, _)| key == "session")
-            .and_then(|(_, value)| Uuid::parse_str(&value).ok())
-    });
     let (Some(session_id), Some(call_id), Some(event)) = (
         session_id,
         field("CallSid"),

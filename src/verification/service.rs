@@ -19,6 +19,7 @@ use crate::db::tenants::Tenant;
 use crate::db::{DbConn, allowed_countries, app_signatures, pool_numbers};
 use crate::error::{AppError, AppResult};
 use crate::events::{EventHub, SessionEvent};
+use crate::gateway::router::GatewayRouter;
 use crate::gateway::{CallEvent, CallEventReport, CallRequest, Gateway, GatewayError};
 use crate::tokens::{SignedToken, TokenRequest, TokenSigner};
 
@@ -70,7 +71,7 @@ pub struct SessionState {
 /// The flash-call flow over the database, the gateway and the token signer.
 pub struct VerificationService {
     db: Database,
-    gateway: Arc<dyn Gateway>,
+    gateways: Arc<GatewayRouter>,
     signer: Arc<TokenSigner>,
     events: EventHub,
 }
@@ -79,13 +80,13 @@ impl VerificationService {
     /// The flow over these parts.
     pub fn new(
         db: Database,
-        gateway: Arc<dyn Gateway>,
+        gateways: Arc<GatewayRouter>,
         signer: Arc<TokenSigner>,
         events: EventHub,
     ) -> Self {
         Self {
             db,
-            gateway,
+            gateways,
             signer,
             events,
         }
@@ -104,6 +105,10 @@ impl VerificationService {
         app_signature: Option<&str>,
         client: &ClientInfo,
     ) -> AppResult<StartedSession> {
+        let gateway = self.gateways.for_tenant(tenant).map_err(|err| {
+            tracing::error!(tenant = %tenant.slug, error = %err, "the tenant's gateway cannot be used");
+            AppError::GatewayUnavailable
+        })?;
         let mut conn = self.db.for_tenant(tenant.id).await?;
         let destination = match check_request(&mut conn, tenant, phone_input, app_signature).await {
             Ok(destination) => destination,
@@ -144,7 +149,7 @@ impl VerificationService {
                         client_ip: client.ip.as_deref(),
                         user_agent: client.user_agent.as_deref(),
                         app_signature,
-                        gateway: self.gateway.name(),
+                        gateway: gateway.name(),
                         expires_at,
                     },
                 )
@@ -180,7 +185,9 @@ impl VerificationService {
                 return Err(err);
             }
         };
-        let row = self.place_call(&mut conn, tenant, row, client).await?;
+        let row = self
+            .place_call(&mut conn, gateway.as_ref(), tenant, row, client)
+            .await?;
         self.events.publish(event_of(&row)).await;
         tracing::info!(
             tenant = %tenant.slug,
@@ -201,6 +208,7 @@ impl VerificationService {
     async fn place_call(
         &self,
         conn: &mut DbConn,
+        gateway: &dyn Gateway,
         tenant: &Tenant,
         row: SessionRow,
         client: &ClientInfo,
@@ -214,7 +222,7 @@ impl VerificationService {
                 u64::try_from(tenant.ring_timeout_seconds).unwrap_or(6),
             ),
         };
-        match self.gateway.place_call(&request).await {
+        match gateway.place_call(&request).await {
             Ok(placed) => {
                 let calling = SessionStatus::Calling;
                 let updated = sessions::record_call_placed(
@@ -236,7 +244,7 @@ impl VerificationService {
                     &NewAuditEvent::new(tenant.id, "call.placed")
                         .session(row.id)
                         .ip(client.ip.as_deref())
-                        .detail(json!({"gateway": self.gateway.name(), "callId": placed.call_id})),
+                        .detail(json!({"gateway": gateway.name(), "callId": placed.call_id})),
                 )
                 .await?;
                 Ok(updated)
@@ -269,7 +277,7 @@ impl VerificationService {
                         &NewAuditEvent::new(tenant.id, "call.failed")
                             .session(row.id)
                             .ip(client.ip.as_deref())
-                            .detail(json!({"gateway": self.gateway.name(), "reason": gateway_error.to_string()})),
+                            .detail(json!({"gateway": gateway.name(), "reason": gateway_error.to_string()})),
                     )
                     .await?;
                     Ok::<_, AppError>(changed)
@@ -339,7 +347,10 @@ impl VerificationService {
                 cancel_call,
             } => {
                 if let Some(call_id) = cancel_call {
-                    let gateway = Arc::clone(&self.gateway);
+                    let gateway = self
+                        .gateways
+                        .for_tenant(tenant)
+                        .unwrap_or_else(|_| Arc::clone(self.gateways.platform()));
                     // Best effort and off the request path: the phone may stop ringing by itself.
                     tokio::spawn(async move {
                         if let Err(err) = gateway.cancel_call(&call_id).await {

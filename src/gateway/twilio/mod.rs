@@ -19,7 +19,7 @@ const HANG_UP_TWIML: &str = "<Response><Hangup/></Response>";
 const CALL_NOT_CANCELABLE: u32 = 21220;
 
 /// How the Twilio client behaves.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TwilioSettings {
     pub account_sid: String,
     pub auth_token: String,
@@ -34,6 +34,19 @@ pub struct TwilioSettings {
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
     pub breaker: BreakerSettings,
+}
+
+impl std::fmt::Debug for TwilioSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwilioSettings")
+            .field(
+                "account",
+                &crate::admin::gateway::account_hint(&self.account_sid),
+            )
+            .field("api_base", &self.api_base)
+            .field("status_callback_url", &self.status_callback_url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The Twilio gateway.
