@@ -764,6 +764,27 @@ async fn api_keys_are_shown_once_listed_by_prefix_and_revoked() -> TestResult {
         "a listing shows a whole key"
     );
     assert_eq!(listed.as_array().map(Vec::len), Some(3));
+    let secret_only = ok(
+        &app,
+        &key,
+        "{ apiKeys(prefix: \"sk_\") { kind } }",
+        json!({}),
+    )
+    .await?;
+    assert_eq!(secret_only, json!([{"kind": "SECRET"}, {"kind": "SECRET"}]));
+    let by_prefix = ok(
+        &app,
+        &key,
+        "query($p: String) { apiKeys(prefix: $p) { label } }",
+        json!({"p": prefix}),
+    )
+    .await?;
+    assert_eq!(by_prefix, json!([{"label": "ci"}]));
+    assert_code(
+        &app.gql(Some(&key), "{ apiKeys(prefix: \"%\") { id } }", json!({}))
+            .await?,
+        "INVALID_INPUT",
+    );
 
     let id = str_at(&created, "/apiKey/id").ok_or("id")?;
     let revoked = ok(

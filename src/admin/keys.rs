@@ -15,10 +15,28 @@ use crate::error::{AppError, AppResult};
 /// Most keys (revoked ones included) a tenant may hold.
 pub const MAX_KEYS: i64 = 100;
 
-/// The tenant's keys, oldest first.
-pub async fn list(conn: &mut DbConn, tenant_id: Uuid) -> AppResult<Vec<ApiKey>> {
-    Ok(api_keys::table
+/// The tenant's keys, oldest first; with `prefix`, those whose visible prefix starts with it.
+pub async fn list(
+    conn: &mut DbConn,
+    tenant_id: Uuid,
+    prefix: Option<&str>,
+) -> AppResult<Vec<ApiKey>> {
+    let mut query = api_keys::table
         .filter(api_keys::tenant_id.eq(tenant_id))
+        .into_boxed();
+    if let Some(prefix) = prefix.map(str::trim).filter(|p| !p.is_empty()) {
+        if prefix.len() > 64
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(AppError::InvalidInput(
+                "prefix is letters, digits and _".into(),
+            ));
+        }
+        query = query.filter(api_keys::prefix.like(format!("{prefix}%")));
+    }
+    Ok(query
         .order((api_keys::created_at.asc(), api_keys::id.asc()))
         .select(ApiKey::as_select())
         .load(conn)

@@ -27,11 +27,16 @@ pub struct KeysQuery;
 
 #[Object]
 impl KeysQuery {
-    /// The tenant's keys by their visible prefix, revoked ones included.
-    async fn api_keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiKey>> {
+    /// The tenant's keys by their visible prefix, revoked ones included; `prefix` narrows to
+    /// keys whose visible prefix starts with it (`sk_`, `pk_Xw…`).
+    async fn api_keys(
+        &self,
+        ctx: &Context<'_>,
+        prefix: Option<String>,
+    ) -> async_graphql::Result<Vec<ApiKey>> {
         let principal = secret(ctx).await?;
         let mut conn = connection(ctx, principal.tenant.id).await?;
-        let rows = answer(keys::list(&mut conn, principal.tenant.id).await)?;
+        let rows = answer(keys::list(&mut conn, principal.tenant.id, prefix.as_deref()).await)?;
         Ok(rows.iter().map(ApiKey::from).collect())
     }
 }
