@@ -27,53 +27,92 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// The statements of one requestCall after authentication: claim a caller ID, store the
-/// session, audit it, read it back.
-async fn one_request(conn: &mut AsyncPgConnection, tenant: Uuid) -> BenchResult {
+/// The statements of one requestCall as the service runs them: the key lookup, the request
+/// checks, the session written in a transaction, the placed call recorded.
+async fn one_request(conn: &mut AsyncPgConnection, tenant: Uuid, key_hash: &[u8]) -> BenchResult {
     let session = Uuid::now_v7();
     diesel::sql_query(
-        "UPDATE pool_numbers SET last_used_at = now(), call_count = call_count + 1 \
-         WHERE id = (SELECT id FROM pool_numbers WHERE tenant_id = $1 AND active \
-                     AND (cooldown_until IS NULL OR cooldown_until <= now()) \
-                     ORDER BY (country = 'GB') DESC, last_used_at ASC NULLS FIRST, id LIMIT 1) \
-         RETURNING id",
+        "SELECT k.id FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.key_hash = $1",
+    )
+    .bind::<Bytea, _>(key_hash)
+    .execute(conn)
+    .await?;
+    diesel::sql_query(
+        "SELECT EXISTS (SELECT 1 FROM app_signatures WHERE tenant_id = $1 AND signature = 'x')",
     )
     .bind::<SqlUuid, _>(tenant)
     .execute(conn)
     .await?;
+    diesel::sql_query("SELECT country_code FROM allowed_countries WHERE tenant_id = $1")
+        .bind::<SqlUuid, _>(tenant)
+        .execute(conn)
+        .await?;
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        diesel::sql_query(
+            "UPDATE pool_numbers SET last_used_at = now(), call_count = call_count + 1 \
+             WHERE id = (SELECT id FROM pool_numbers WHERE tenant_id = $1 AND active \
+                         AND (cooldown_until IS NULL OR cooldown_until <= now()) \
+                         ORDER BY (country = 'GB') DESC, last_used_at ASC NULLS FIRST, id LIMIT 1) \
+             RETURNING id",
+        )
+        .bind::<SqlUuid, _>(tenant)
+        .execute(conn)
+        .await?;
+        diesel::sql_query(
+            "INSERT INTO verification_sessions (id, tenant_id, token_hash, phone_number, country, \
+               number_type, expected_caller_id, status, max_attempts, gateway, expires_at) \
+             VALUES ($1, $2, $3, '+447400123456', 'GB', 'MOBILE', '+14155550100', 'PENDING', 3, \
+               'simulator', now() + interval '5 minutes')",
+        )
+        .bind::<SqlUuid, _>(session)
+        .bind::<SqlUuid, _>(tenant)
+        .bind::<Bytea, _>(session.as_bytes().repeat(2))
+        .execute(conn)
+        .await?;
+        diesel::sql_query("SELECT pattern FROM pool_numbers WHERE tenant_id = $1 AND active")
+            .bind::<SqlUuid, _>(tenant)
+            .execute(conn)
+            .await?;
+        audit(conn, tenant, session, "call.requested").await
+    })
+    .await?;
     diesel::sql_query(
-        "INSERT INTO verification_sessions (id, tenant_id, token_hash, phone_number, country, \
-           number_type, expected_caller_id, status, max_attempts, gateway, expires_at) \
-         VALUES ($1, $2, $3, '+447400123456', 'GB', 'MOBILE', '+14155550100', 'CALLING', 3, \
-           'simulator', now() + interval '5 minutes')",
+        "UPDATE verification_sessions SET status = 'CALLING', gateway_call_id = $2, \
+           updated_at = now() WHERE id = $1 AND status = 'PENDING'",
     )
     .bind::<SqlUuid, _>(session)
-    .bind::<SqlUuid, _>(tenant)
-    .bind::<Bytea, _>(session.as_bytes().repeat(2))
+    .bind::<Text, _>(session.to_string())
     .execute(conn)
     .await?;
+    audit(conn, tenant, session, "call.placed").await?;
+    Ok(())
+}
+
+async fn audit(
+    conn: &mut AsyncPgConnection,
+    tenant: Uuid,
+    session: Uuid,
+    kind: &str,
+) -> Result<(), diesel::result::Error> {
     diesel::sql_query(
         "INSERT INTO audit_events (id, tenant_id, session_id, kind, ip) \
-         VALUES ($1, $2, $3, 'call.requested', $4)",
+         VALUES ($1, $2, $3, $4, '127.0.0.1')",
     )
     .bind::<SqlUuid, _>(Uuid::now_v7())
     .bind::<SqlUuid, _>(tenant)
     .bind::<SqlUuid, _>(session)
-    .bind::<Text, _>("127.0.0.1")
+    .bind::<Text, _>(kind)
     .execute(conn)
     .await?;
-    diesel::sql_query("SELECT id FROM verification_sessions WHERE tenant_id = $1 AND id = $2")
-        .bind::<SqlUuid, _>(tenant)
-        .bind::<SqlUuid, _>(session)
-        .execute(conn)
-        .await?;
     Ok(())
 }
 
 #[derive(Clone)]
 enum Wall {
-    /// Owner connections: row-level security does not apply.
+    /// Owner connections: row-level security does not apply, nothing is declared.
     Off(DbPool),
+    /// Owner connections declaring the tenant: the round trip of the wall without its policies.
+    DeclareOnly(Database),
     /// The service's way: `missedcall_app`, a tenant declared on every checkout.
     On(Database),
 }
@@ -81,7 +120,7 @@ enum Wall {
 /// Requests completed per second by `concurrency` tasks for `duration`.
 async fn round(
     wall: &Wall,
-    tenants: &[Uuid],
+    tenants: &[(Uuid, Vec<u8>)],
     concurrency: u64,
     duration: Duration,
 ) -> BenchResult<f64> {
@@ -93,16 +132,20 @@ async fn round(
         tasks.push(tokio::spawn(async move {
             let mut n = worker as usize;
             while Instant::now() < deadline {
-                let tenant = tenants[n % tenants.len()];
+                let (tenant, key_hash) = &tenants[n % tenants.len()];
                 n += 1;
                 match &wall {
                     Wall::Off(pool) => {
                         let mut conn = pool.get().await?;
-                        one_request(&mut conn, tenant).await?;
+                        one_request(&mut conn, *tenant, key_hash).await?;
                     }
-                    Wall::On(database) => {
-                        let mut conn = database.for_tenant(tenant).await?;
-                        one_request(&mut conn, tenant).await?;
+                    Wall::DeclareOnly(database) | Wall::On(database) => {
+                        // The service looks the key up in a system scope, then works in the
+                        // tenant's.
+                        let mut conn = database.system().await?;
+                        drop(conn);
+                        conn = database.for_tenant(*tenant).await?;
+                        one_request(&mut conn, *tenant, key_hash).await?;
                     }
                 }
                 done.fetch_add(1, Ordering::Relaxed);
@@ -145,38 +188,50 @@ async fn main() -> BenchResult {
         for pattern in ["+14155550100", "+447700900XXX"] {
             missedcall::tenancy::add_pool_entry(&mut owner, created.tenant.id, pattern, "").await?;
         }
-        tenants.push(created.tenant.id);
+        let hash = missedcall::crypto::sha256(created.publishable_key.key.as_bytes()).to_vec();
+        tenants.push((created.tenant.id, hash));
     }
     let pool_size = u32::try_from(concurrency)?;
-    let off = Wall::Off(db::build_pool(&owner_url, pool_size).await?);
-    let on = Wall::On(Database::new(
-        db::build_pool(&db::with_user(&owner_url, APP_ROLE), pool_size).await?,
-    ));
-    // Warm both pools and the caches.
-    round(&off, &tenants, concurrency, Duration::from_millis(500)).await?;
-    round(&on, &tenants, concurrency, Duration::from_millis(500)).await?;
-    let (mut without, mut with) = (Vec::new(), Vec::new());
+    let walls = [
+        (
+            "without the wall (owner, no RLS, nothing declared)",
+            Wall::Off(db::build_pool(&owner_url, pool_size).await?),
+        ),
+        (
+            "declaring scopes only (owner: policies bypassed)",
+            Wall::DeclareOnly(Database::new(db::build_pool(&owner_url, pool_size).await?)),
+        ),
+        (
+            "with the wall (missedcall_app + scopes)",
+            Wall::On(Database::new(
+                db::build_pool(&db::with_user(&owner_url, APP_ROLE), pool_size).await?,
+            )),
+        ),
+    ];
+    for (_, wall) in &walls {
+        round(wall, &tenants, concurrency, Duration::from_millis(500)).await?;
+    }
+    let mut figures: Vec<Vec<f64>> = vec![Vec::new(); walls.len()];
     let duration = Duration::from_millis(round_ms);
     for r in 0..rounds {
-        // Alternate which goes first so drift hits both alike.
-        if r.is_multiple_of(2) {
-            without.push(round(&off, &tenants, concurrency, duration).await?);
-            with.push(round(&on, &tenants, concurrency, duration).await?);
-        } else {
-            with.push(round(&on, &tenants, concurrency, duration).await?);
-            without.push(round(&off, &tenants, concurrency, duration).await?);
+        // Rotate which goes first so drift hits every mode alike.
+        for i in 0..walls.len() {
+            let index = (i + r as usize) % walls.len();
+            figures[index].push(round(&walls[index].1, &tenants, concurrency, duration).await?);
         }
     }
-    let (without, with) = (median(&mut without), median(&mut with));
+    let baseline = median(&mut figures[0].clone());
     println!(
-        "rls_cost: concurrency {concurrency}, {rounds} rounds of {round_ms} ms, medians:\n  \
-         without the wall (owner, no RLS):        {without:>8.0} requests/s\n  \
-         with the wall (missedcall_app + scope):   {with:>8.0} requests/s\n  \
-         ratio with/without: {:.3}",
-        with / without
+        "rls_cost: one requestCall's statements, concurrency {concurrency}, {rounds} rounds of {round_ms} ms, medians:"
     );
-    drop(off);
-    drop(on);
+    for ((label, _), values) in walls.iter().zip(figures.iter_mut()) {
+        let m = median(values);
+        println!(
+            "  {label:<52} {m:>8.0} requests/s  ratio {:.3}",
+            m / baseline
+        );
+    }
+    drop(walls);
     drop(owner);
     let mut admin = AsyncPgConnection::establish(&format!("{SERVER}/postgres")).await?;
     admin
