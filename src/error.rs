@@ -31,6 +31,11 @@ pub enum ErrorCode {
     SessionLocked,
     AlreadyUsed,
     RateLimited,
+    RateLimitUnavailable,
+    PhoneLocked,
+    DestinationBlocked,
+    MultipleVerifyNotAllowed,
+    TooManyAliases,
     TooManySubscriptions,
     SubscriberTooSlow,
     NotFound,
@@ -66,6 +71,11 @@ impl ErrorCode {
             Self::SessionLocked => "SESSION_LOCKED",
             Self::AlreadyUsed => "ALREADY_USED",
             Self::RateLimited => "RATE_LIMITED",
+            Self::RateLimitUnavailable => "RATE_LIMIT_UNAVAILABLE",
+            Self::PhoneLocked => "PHONE_LOCKED",
+            Self::DestinationBlocked => "DESTINATION_BLOCKED",
+            Self::MultipleVerifyNotAllowed => "MULTIPLE_VERIFY_NOT_ALLOWED",
+            Self::TooManyAliases => "TOO_MANY_ALIASES",
             Self::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
             Self::SubscriberTooSlow => "SUBSCRIBER_TOO_SLOW",
             Self::NotFound => "NOT_FOUND",
@@ -135,6 +145,21 @@ pub enum AppError {
     TooManySubscriptions(usize),
     #[error("this subscriber fell behind and was dropped; subscribe again")]
     SubscriberTooSlow,
+    #[error("too many requests ({layer} limit); retry in {retry_after_seconds} s")]
+    RateLimited {
+        layer: &'static str,
+        retry_after_seconds: u64,
+    },
+    #[error("calls cannot be requested right now; retry shortly")]
+    RateLimitUnavailable(String),
+    #[error("too many wrong caller IDs for this phone number; retry in {retry_after_seconds} s")]
+    PhoneLocked { retry_after_seconds: u64 },
+    #[error("calls to this destination are blocked as high-risk")]
+    DestinationBlocked,
+    #[error("a request may verify one session: send one `verify` field")]
+    MultipleVerifyNotAllowed,
+    #[error("at most {0} aliases per request")]
+    TooManyAliases(usize),
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{0}")]
@@ -171,6 +196,12 @@ impl AppError {
             Self::AlreadyUsed => ErrorCode::AlreadyUsed,
             Self::TooManySubscriptions(_) => ErrorCode::TooManySubscriptions,
             Self::SubscriberTooSlow => ErrorCode::SubscriberTooSlow,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::RateLimitUnavailable(_) => ErrorCode::RateLimitUnavailable,
+            Self::PhoneLocked { .. } => ErrorCode::PhoneLocked,
+            Self::DestinationBlocked => ErrorCode::DestinationBlocked,
+            Self::MultipleVerifyNotAllowed => ErrorCode::MultipleVerifyNotAllowed,
+            Self::TooManyAliases(_) => ErrorCode::TooManyAliases,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::Unavailable(_) => ErrorCode::ServiceUnavailable,
@@ -182,8 +213,25 @@ impl AppError {
     pub fn client_message(&self) -> String {
         match self {
             Self::Unavailable(_) => "the service is temporarily unavailable; retry shortly".into(),
+            Self::RateLimitUnavailable(_) => {
+                "calls cannot be requested right now; retry shortly".into()
+            }
             Self::Internal(_) => "internal error".into(),
             other => other.to_string(),
+        }
+    }
+
+    /// Seconds a client should wait before trying again, when the error says.
+    pub const fn retry_after_seconds(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited {
+                retry_after_seconds,
+                ..
+            }
+            | Self::PhoneLocked {
+                retry_after_seconds,
+            } => Some(*retry_after_seconds),
+            _ => None,
         }
     }
 
@@ -214,8 +262,17 @@ impl async_graphql::ErrorExtensions for AppError {
         if matches!(self, Self::Internal(_) | Self::Unavailable(_)) {
             tracing::error!(error = %self, "request failed");
         }
+        if let Self::RateLimitUnavailable(detail) = self {
+            tracing::warn!(detail = %detail, "refused a call: the rate-limit store is unavailable");
+        }
         let code = self.code().as_str();
-        async_graphql::Error::new(self.client_message()).extend_with(|_, ext| ext.set("code", code))
+        let retry_after = self.retry_after_seconds();
+        async_graphql::Error::new(self.client_message()).extend_with(|_, ext| {
+            ext.set("code", code);
+            if let Some(seconds) = retry_after {
+                ext.set("retryAfterSeconds", seconds);
+            }
+        })
     }
 }
 

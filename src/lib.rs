@@ -14,6 +14,7 @@ pub mod events;
 pub mod gateway;
 pub mod graphql;
 pub mod http;
+pub mod limits;
 pub mod telemetry;
 pub mod tenancy;
 pub mod tokens;
