@@ -22,8 +22,10 @@ use crate::gateway::twilio::{TwilioGateway, TwilioSettings};
 use crate::gateway::{CallEventReport, Gateway};
 use crate::graphql::{self, AppSchema};
 use crate::http;
+use crate::limits::{LocalLimiter, RateLimiter, RedisLimiter};
 use crate::tokens::TokenSigner;
 use crate::verification::VerificationService;
+use crate::verification::service::Protection;
 
 /// How often each instance re-reads signing keys, so a rotation reaches every instance.
 const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
@@ -193,11 +195,22 @@ impl App {
             twilio_settings(&config, "", "", &config.twilio_api_base),
             master_key.clone(),
         ));
+        let limiter = match &config.redis_url {
+            Some(url) => RateLimiter::Redis(
+                RedisLimiter::new(url).map_err(|err| StartError::Redis(err.to_string()))?,
+            ),
+            None => RateLimiter::Local(LocalLimiter::default()),
+        };
         let verification = Arc::new(VerificationService::new(
             database.clone(),
             gateways,
             signer.clone(),
             events.clone(),
+            Protection {
+                limiter: Arc::new(limiter),
+                policy: config.limits.clone(),
+                blocked_prefixes: config.blocked_prefixes.clone(),
+            },
         ));
         let mut state = AppState {
             config: config.clone(),

@@ -4,6 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::http::client_ip::IpNet;
+use crate::limits::policy::{LimitDefaults, LimitPolicy, WithoutStore};
+
 /// Which telephony gateway places calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GatewayKind {
@@ -83,6 +86,14 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// WebSocket limits for subscriptions.
     pub ws: WsLimits,
+    /// Rate limits, brute-force and toll-fraud settings.
+    pub limits: LimitPolicy,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Destinations refused as high-risk (E.164 prefixes).
+    pub blocked_prefixes: Vec<String>,
+    /// Production: no introspection, no GraphiQL.
+    pub production: bool,
 }
 
 /// How the service treats a slow or failing gateway.
@@ -270,8 +281,121 @@ impl Config {
                 64 * 1024,
                 1024..=10 << 20,
             )?,
+            limits: parse_limits(&get)?,
+            trusted_proxies: parse_trusted_proxies(&get)?,
+            blocked_prefixes: parse_blocked_prefixes(&get)?,
+            production: parse_flag(&get, "MISSEDCALL_PRODUCTION")?,
         })
     }
+}
+
+/// International premium, satellite and shared-cost ranges that toll fraud favours; a flash
+/// call never needs them.
+pub const DEFAULT_BLOCKED_PREFIXES: &[&str] = &[
+    "+870", "+871", "+872", "+873", "+874", "+881", "+882", "+883", "+888", "+979", "+991",
+];
+
+fn parse_flag(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<bool, ConfigError> {
+    match get(name).as_deref().map(str::trim) {
+        None | Some("" | "0" | "false" | "no" | "off") => Ok(false),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
+        Some(other) => Err(ConfigError::Invalid {
+            name,
+            reason: format!("`{other}` is not true or false"),
+        }),
+    }
+}
+
+fn parse_limits(get: &impl Fn(&str) -> Option<String>) -> Result<LimitPolicy, ConfigError> {
+    let d = LimitDefaults::default();
+    let n = |name, default| parse_number(get, name, default, 1..=100_000_000u32);
+    let secs = |name, default: Duration| {
+        parse_number(get, name, default.as_secs(), 1..=604_800).map(Duration::from_secs)
+    };
+    let without_store = match get("MISSEDCALL_LIMITS_WITHOUT_REDIS").as_deref() {
+        None | Some("refuse") => WithoutStore::Refuse,
+        Some("allow") => WithoutStore::Allow,
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                name: "MISSEDCALL_LIMITS_WITHOUT_REDIS",
+                reason: format!("`{other}` is not one of refuse, allow"),
+            });
+        }
+    };
+    Ok(LimitPolicy {
+        defaults: LimitDefaults {
+            per_phone_per_hour: n("MISSEDCALL_LIMIT_PHONE_PER_HOUR", d.per_phone_per_hour)?,
+            per_ip_per_minute: n("MISSEDCALL_LIMIT_IP_PER_MINUTE", d.per_ip_per_minute)?,
+            per_tenant_per_minute: n(
+                "MISSEDCALL_LIMIT_TENANT_PER_MINUTE",
+                d.per_tenant_per_minute,
+            )?,
+            per_country_per_minute: n(
+                "MISSEDCALL_LIMIT_COUNTRY_PER_MINUTE",
+                d.per_country_per_minute,
+            )?,
+            daily_call_cap: n("MISSEDCALL_DAILY_CALL_CAP", d.daily_call_cap)?,
+            verify_per_ip_per_minute: n(
+                "MISSEDCALL_LIMIT_VERIFY_IP_PER_MINUTE",
+                d.verify_per_ip_per_minute,
+            )?,
+            failed_attempts_per_phone: n(
+                "MISSEDCALL_PHONE_MAX_FAILED_ATTEMPTS",
+                d.failed_attempts_per_phone,
+            )?,
+            phone_lock: secs("MISSEDCALL_PHONE_LOCK_SECONDS", d.phone_lock)?,
+            country_throttle: secs("MISSEDCALL_COUNTRY_THROTTLE_SECONDS", d.country_throttle)?,
+        },
+        prefix: get("MISSEDCALL_REDIS_PREFIX").unwrap_or_else(|| "missedcall".to_owned()),
+        without_store,
+    })
+}
+
+fn parse_trusted_proxies(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<IpNet>, ConfigError> {
+    get("MISSEDCALL_TRUSTED_PROXIES")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            IpNet::parse(entry).ok_or_else(|| ConfigError::Invalid {
+                name: "MISSEDCALL_TRUSTED_PROXIES",
+                reason: format!("`{entry}` is not an address or CIDR network"),
+            })
+        })
+        .collect()
+}
+
+fn parse_blocked_prefixes(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, ConfigError> {
+    let Some(list) = get("MISSEDCALL_BLOCKED_PREFIXES") else {
+        return Ok(DEFAULT_BLOCKED_PREFIXES
+            .iter()
+            .map(|p| (*p).to_owned())
+            .collect());
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let digits = entry.strip_prefix('+').unwrap_or(entry);
+            if !digits.is_empty()
+                && digits.len() <= 15
+                && digits.chars().all(|c| c.is_ascii_digit())
+            {
+                Ok(format!("+{digits}"))
+            } else {
+                Err(ConfigError::Invalid {
+                    name: "MISSEDCALL_BLOCKED_PREFIXES",
+                    reason: format!("`{entry}` is not a +digits prefix"),
+                })
+            }
+        })
+        .collect()
 }
 
 fn parse_number<T>(

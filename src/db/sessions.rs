@@ -243,3 +243,47 @@ pub async fn expire_overdue(
     .load(conn)
     .await
 }
+
+/// Wrong caller IDs given for a phone number across its recent sessions.
+#[derive(Debug, Clone, Copy, QueryableByName)]
+pub struct PhoneFailures {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub failed_attempts: i64,
+    /// When the oldest counted session was created; its attempts stop counting `window` later.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
+    pub oldest: Option<DateTime<Utc>>,
+}
+
+/// Counts the wrong caller IDs for a phone number in sessions created within `window_seconds`
+/// (every attempt of a session that did not verify was wrong).
+pub async fn recent_failures(
+    conn: &mut DbConn,
+    tenant_id: Uuid,
+    phone_number: &str,
+    window_seconds: f64,
+) -> QueryResult<PhoneFailures> {
+    use diesel::sql_types::{Double, Text, Uuid as SqlUuid};
+    diesel::sql_query(
+        "SELECT coalesce(sum(attempts), 0)::bigint AS failed_attempts, \
+                min(created_at) FILTER (WHERE attempts > 0) AS oldest \
+         FROM verification_sessions \
+         WHERE tenant_id = $1 AND phone_number = $2 AND status <> 'VERIFIED' \
+           AND created_at > now() - make_interval(secs => $3)",
+    )
+    .bind::<SqlUuid, _>(tenant_id)
+    .bind::<Text, _>(phone_number)
+    .bind::<Double, _>(window_seconds)
+    .get_result(conn)
+    .await
+}
+
+/// Serializes the verifies of one phone number until the transaction ends, so attempts
+/// across its sessions are counted exactly.
+pub async fn lock_phone(conn: &mut DbConn, tenant_id: Uuid, phone_number: &str) -> QueryResult<()> {
+    use diesel::sql_types::Text;
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind::<Text, _>(format!("verify:{tenant_id}:{phone_number}"))
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -1,5 +1,6 @@
 //! HTTP routes: GraphQL, JWKS, health, and the simulator's phone.
 
+pub mod client_ip;
 pub mod twilio;
 pub mod ws;
 
@@ -7,7 +8,7 @@ use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -63,7 +64,14 @@ async fn graphql(
     let header_text = |name| headers.get(name).and_then(|value| value.to_str().ok());
     let auth = RequestAuth::from_header(header_text(header::AUTHORIZATION));
     let client = ClientInfo {
-        ip: Some(peer.ip().to_string()),
+        ip: Some(
+            client_ip::client_ip(
+                peer.ip(),
+                header_text(HeaderName::from_static("x-forwarded-for")),
+                &state.config.trusted_proxies,
+            )
+            .to_string(),
+        ),
         user_agent: header_text(header::USER_AGENT)
             .map(|agent| agent.chars().take(MAX_USER_AGENT_LEN).collect()),
     };

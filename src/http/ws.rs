@@ -56,8 +56,14 @@ pub async fn graphql_ws(
         )
             .into_response();
     };
+    let forwarded_for = headers
+        .get("x-forwarded-for")
+        .and_then(|value| value.to_str().ok());
     let client = ClientInfo {
-        ip: Some(peer.ip().to_string()),
+        ip: Some(
+            super::client_ip::client_ip(peer.ip(), forwarded_for, &state.config.trusted_proxies)
+                .to_string(),
+        ),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|value| value.to_str().ok())

@@ -107,7 +107,10 @@ impl LimitPolicy {
         let d = &self.defaults;
         let t = tenant.to_string();
         let mut rules = vec![
-            Rule::blocked(Layer::CountryThrottle, self.country_block_key(tenant, country)),
+            Rule::blocked(
+                Layer::CountryThrottle,
+                self.country_block_key(tenant, country),
+            ),
             Rule::new(
                 Layer::Phone,
                 self.key(&["phone", &t, phone]),

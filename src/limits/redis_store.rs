@@ -107,7 +107,11 @@ impl RedisLimiter {
             .arg("1")
             .arg("NX")
             .arg("PX")
-            .arg(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX).max(1))
+            .arg(
+                u64::try_from(duration.as_millis())
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+            )
             .query_async(&mut *conn)
             .await
             .map_err(|e| LimitStoreError(e.to_string()))?;

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::SessionStatus;
 use super::phone::{self, Destination, PoolPattern};
+use crate::admin::settings::RateLimitOverrides;
 use crate::admin::strength;
 use crate::crypto::{ct_eq, random_token, sha256};
 use crate::db::audit_events::{self, NewAuditEvent};
@@ -21,6 +22,8 @@ use crate::error::{AppError, AppResult};
 use crate::events::{EventHub, SessionEvent};
 use crate::gateway::router::GatewayRouter;
 use crate::gateway::{CallEvent, CallEventReport, CallRequest, Gateway, GatewayError};
+use crate::limits::policy::{LimitPolicy, WithoutStore};
+use crate::limits::{Decision, Layer, RateLimiter};
 use crate::tokens::{SignedToken, TokenRequest, TokenSigner};
 
 /// Longest accepted caller ID and session token, checked before any work.
@@ -68,8 +71,17 @@ pub struct SessionState {
     pub attempts_left: i32,
 }
 
+/// What guards the flow against abuse: rate limits, brute force, toll fraud.
+pub struct Protection {
+    pub limiter: Arc<RateLimiter>,
+    pub policy: LimitPolicy,
+    /// E.164 prefixes never called.
+    pub blocked_prefixes: Vec<String>,
+}
+
 /// The flash-call flow over the database, the gateway and the token signer.
 pub struct VerificationService {
+    protection: Protection,
     db: Database,
     gateways: Arc<GatewayRouter>,
     signer: Arc<TokenSigner>,
@@ -83,8 +95,10 @@ impl VerificationService {
         gateways: Arc<GatewayRouter>,
         signer: Arc<TokenSigner>,
         events: EventHub,
+        protection: Protection,
     ) -> Self {
         Self {
+            protection,
             db,
             gateways,
             signer,
@@ -120,6 +134,17 @@ impl VerificationService {
                 return Err(err);
             }
         };
+        if let Err(err) = self
+            .guard_request(&mut conn, tenant, &destination, client)
+            .await
+        {
+            record_refusal(&mut conn, tenant, client, "request.refused", &err, |d| {
+                d.insert("phone".into(), json!(phone::mask_phone(&destination.e164)));
+                d.insert("country".into(), json!(destination.country));
+            })
+            .await;
+            return Err(err);
+        }
         let session_token = random_token("st_", 32);
         let token_hash = sha256(session_token.as_bytes());
         let expires_at = Utc::now() + chrono::Duration::seconds(i64::from(tenant.validity_seconds));
@@ -202,6 +227,104 @@ impl VerificationService {
             expires_at: row.expires_at,
             caller_id_pattern,
             interception_timeout_seconds: tenant.interception_timeout_seconds,
+        })
+    }
+
+    /// Refuses a request that would exceed a limit, brute-force a locked number or call a
+    /// high-risk destination; a country whose requests spike is throttled for the tenant.
+    async fn guard_request(
+        &self,
+        conn: &mut DbConn,
+        tenant: &Tenant,
+        destination: &Destination,
+        client: &ClientInfo,
+    ) -> AppResult<()> {
+        let protection = &self.protection;
+        if protection
+            .blocked_prefixes
+            .iter()
+            .any(|prefix| destination.e164.starts_with(prefix.as_str()))
+        {
+            return Err(AppError::DestinationBlocked);
+        }
+        self.check_phone_lock(conn, tenant, &destination.e164)
+            .await?;
+        let rules = protection.policy.request_rules(
+            tenant.id,
+            &RateLimitOverrides::of(tenant),
+            &destination.e164,
+            &destination.country,
+            client.ip.as_deref(),
+        );
+        match protection.limiter.check(&rules).await {
+            Ok(Decision::Allowed) => Ok(()),
+            Ok(Decision::Limited { layer, retry_after }) => {
+                if layer == Layer::Country {
+                    self.throttle_country(conn, tenant, &destination.country)
+                        .await;
+                }
+                let retry_after = if layer == Layer::Country {
+                    protection.policy.defaults.country_throttle
+                } else {
+                    retry_after
+                };
+                Err(AppError::RateLimited {
+                    layer: layer.as_str(),
+                    retry_after_seconds: retry_after.as_secs_f64().ceil() as u64,
+                })
+            }
+            Err(err) => match protection.policy.without_store {
+                WithoutStore::Refuse => Err(AppError::RateLimitUnavailable(err.to_string())),
+                WithoutStore::Allow => {
+                    tracing::warn!(error = %err, "placing a call without rate limits");
+                    Ok(())
+                }
+            },
+        }
+    }
+
+    /// Throttles a destination country for the tenant after a spike, and says so once in the
+    /// audit log.
+    async fn throttle_country(&self, conn: &mut DbConn, tenant: &Tenant, country: &str) {
+        let protection = &self.protection;
+        let key = protection.policy.country_block_key(tenant.id, country);
+        let duration = protection.policy.defaults.country_throttle;
+        match protection.limiter.block(&key, duration).await {
+            Ok(true) => {
+                tracing::warn!(tenant = %tenant.slug, country, "destination country throttled after a spike");
+                let event = NewAuditEvent::new(tenant.id, "destination.throttled").detail(json!({
+                    "country": country,
+                    "seconds": duration.as_secs(),
+                }));
+                if let Err(err) = audit_events::record(conn, &event).await {
+                    tracing::error!(error = %err, "could not record a throttled destination");
+                }
+            }
+            Ok(false) => {}
+            Err(err) => tracing::warn!(error = %err, "could not throttle a destination country"),
+        }
+    }
+
+    /// Refuses when the phone number had too many wrong caller IDs lately, across sessions.
+    async fn check_phone_lock(
+        &self,
+        conn: &mut DbConn,
+        tenant: &Tenant,
+        phone_number: &str,
+    ) -> AppResult<()> {
+        let defaults = &self.protection.policy.defaults;
+        let window = defaults.phone_lock;
+        let failures =
+            sessions::recent_failures(conn, tenant.id, phone_number, window.as_secs_f64()).await?;
+        if failures.failed_attempts < i64::from(defaults.failed_attempts_per_phone) {
+            return Ok(());
+        }
+        let until = failures
+            .oldest
+            .map(|oldest| oldest + chrono::Duration::from_std(window).unwrap_or_default())
+            .unwrap_or_else(Utc::now);
+        Err(AppError::PhoneLocked {
+            retry_after_seconds: (until - Utc::now()).num_seconds().max(1).unsigned_abs(),
         })
     }
 
@@ -322,6 +445,21 @@ impl VerificationService {
             return Err(AppError::InvalidSessionToken);
         }
         let token_hash = sha256(session_token.as_bytes());
+        let rules = self
+            .protection
+            .policy
+            .verify_rules(tenant.id, client.ip.as_deref());
+        match self.protection.limiter.check(&rules).await {
+            Ok(Decision::Allowed) => {}
+            Ok(Decision::Limited { layer, retry_after }) => {
+                return Err(AppError::RateLimited {
+                    layer: layer.as_str(),
+                    retry_after_seconds: retry_after.as_secs_f64().ceil() as u64,
+                });
+            }
+            // Attempts are counted in Postgres: verify stays safe without the limit store.
+            Err(err) => tracing::warn!(error = %err, "verifying without the per-IP limit"),
+        }
         let mut conn = self.db.for_tenant(tenant.id).await?;
         let decided = conn
             .transaction(async |conn| {
@@ -391,6 +529,10 @@ impl VerificationService {
                 answer: Answer::Refused(AppError::SessionExpired),
                 changed,
             });
+        }
+        sessions::lock_phone(conn, tenant.id, &row.phone_number).await?;
+        if let Err(err) = self.check_phone_lock(conn, tenant, &row.phone_number).await {
+            return Ok(VerifyDecision::refused(err));
         }
         let attempts = sessions::add_attempt(conn, row.id).await?;
         let attempts_left = (row.max_attempts - attempts).max(0);

@@ -381,6 +381,14 @@ pub fn test_config_with(db_url: &str, overrides: &[(&str, &str)]) -> TestResult<
         ("MISSEDCALL_MASTER_KEY", MASTER_KEY),
         ("MISSEDCALL_DATABASE_POOL_SIZE", "8"),
         ("MISSEDCALL_SIMULATOR_RING_DELAY_MS", "20"),
+        // Tests drive many requests from one address; the abuse tests set their own limits.
+        ("MISSEDCALL_LIMIT_PHONE_PER_HOUR", "100000"),
+        ("MISSEDCALL_LIMIT_IP_PER_MINUTE", "100000"),
+        ("MISSEDCALL_LIMIT_TENANT_PER_MINUTE", "100000"),
+        ("MISSEDCALL_LIMIT_COUNTRY_PER_MINUTE", "100000"),
+        ("MISSEDCALL_DAILY_CALL_CAP", "100000"),
+        ("MISSEDCALL_LIMIT_VERIFY_IP_PER_MINUTE", "100000"),
+        ("MISSEDCALL_PHONE_MAX_FAILED_ATTEMPTS", "100000"),
     ];
     Ok(Config::from_lookup(|name| {
         overrides
