@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 
+use common::own_redis::OwnRedis;
 use common::ws::{Incoming, WsClient};
 use common::{TestApp, TestResult, str_at};
 use serde_json::json;
@@ -72,76 +71,6 @@ async fn an_instance_sees_changes_made_through_another_via_redis() -> TestResult
     );
     b.server.stop().await;
     Ok(())
-}
-
-/// A Redis server of the test's own, on its own port, that the test can stop and restart.
-struct OwnRedis {
-    port: u16,
-    dir: std::path::PathBuf,
-    child: Option<Child>,
-}
-
-impl OwnRedis {
-    fn start() -> TestResult<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let dir = std::env::temp_dir().join(format!("mc-redis-{port}"));
-        std::fs::create_dir_all(&dir)?;
-        let mut redis = Self {
-            port,
-            dir,
-            child: None,
-        };
-        redis.restart()?;
-        Ok(redis)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn restart(&mut self) -> TestResult {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        self.child = Some(child);
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Err("redis-server did not start".into())
-    }
-
-    fn stop(&mut self) -> TestResult {
-        if let Some(mut child) = self.child.take() {
-            child.kill()?;
-            child.wait()?;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        let _ = self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

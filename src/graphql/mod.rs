@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod context;
+pub mod shape;
 pub mod subscription;
 pub mod types;
 pub mod verification;
@@ -60,8 +61,14 @@ pub fn build_schema(state: Option<AppState>) -> AppSchema {
     )
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
-    .limit_recursive_depth(32);
+    .limit_recursive_depth(32)
+    .extension(shape::RequestShape {
+        production: state.as_ref().is_some_and(|s| s.config.production),
+    });
     match state {
+        Some(state) if state.config.production => {
+            builder.disable_introspection().data(state).finish()
+        }
         Some(state) => builder.data(state).finish(),
         None => builder.finish(),
     }

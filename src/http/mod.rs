@@ -51,6 +51,13 @@ async fn graphql(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return graphql_error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest,
+            "batched requests are not accepted: send one GraphQL request per HTTP request",
+        );
+    }
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(_) => {
@@ -86,7 +93,10 @@ async fn graphql(
     Json(response).into_response()
 }
 
-async fn graphiql() -> Html<String> {
+async fn graphiql(State(state): State<AppState>) -> Response {
+    if state.config.production {
+        return (StatusCode::NOT_FOUND, "GraphiQL is off in production").into_response();
+    }
     Html(
         async_graphql::http::GraphiQLSource::build()
             .endpoint("/graphql")
@@ -94,6 +104,7 @@ async fn graphiql() -> Html<String> {
             .title("missedcall")
             .finish(),
     )
+    .into_response()
 }
 
 async fn jwks(State(state): State<AppState>) -> Response {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_twilio;
+pub mod own_redis;
 pub mod ws;
 
 use std::time::Duration;
