@@ -56,7 +56,7 @@ impl Extension for RequestShapeCheck {
 pub fn check(document: &ExecutableDocument) -> Result<(), (AppError, Pos)> {
     let mut aliases = 0usize;
     let mut first_alias = Pos::default();
-    for (_, fragment) in &document.fragments {
+    for fragment in document.fragments.values() {
         count_aliases(
             &fragment.node.selection_set.node,
             &mut aliases,
