@@ -34,6 +34,7 @@ pub enum ErrorCode {
     RateLimitUnavailable,
     PhoneLocked,
     DestinationBlocked,
+    RequestDenied,
     MultipleVerifyNotAllowed,
     TooManyAliases,
     TooManySubscriptions,
@@ -74,6 +75,7 @@ impl ErrorCode {
             Self::RateLimitUnavailable => "RATE_LIMIT_UNAVAILABLE",
             Self::PhoneLocked => "PHONE_LOCKED",
             Self::DestinationBlocked => "DESTINATION_BLOCKED",
+            Self::RequestDenied => "REQUEST_DENIED",
             Self::MultipleVerifyNotAllowed => "MULTIPLE_VERIFY_NOT_ALLOWED",
             Self::TooManyAliases => "TOO_MANY_ALIASES",
             Self::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
@@ -156,6 +158,8 @@ pub enum AppError {
     PhoneLocked { retry_after_seconds: u64 },
     #[error("calls to this destination are blocked as high-risk")]
     DestinationBlocked,
+    #[error("the request was denied: {0}")]
+    RequestDenied(String),
     #[error("a request may verify one session: send one `verify` field")]
     MultipleVerifyNotAllowed,
     #[error("at most {0} aliases per request")]
@@ -200,6 +204,7 @@ impl AppError {
             Self::RateLimitUnavailable(_) => ErrorCode::RateLimitUnavailable,
             Self::PhoneLocked { .. } => ErrorCode::PhoneLocked,
             Self::DestinationBlocked => ErrorCode::DestinationBlocked,
+            Self::RequestDenied(_) => ErrorCode::RequestDenied,
             Self::MultipleVerifyNotAllowed => ErrorCode::MultipleVerifyNotAllowed,
             Self::TooManyAliases(_) => ErrorCode::TooManyAliases,
             Self::NotFound(_) => ErrorCode::NotFound,
@@ -267,10 +272,17 @@ impl async_graphql::ErrorExtensions for AppError {
         }
         let code = self.code().as_str();
         let retry_after = self.retry_after_seconds();
+        let reason = match self {
+            Self::RequestDenied(reason) => Some(reason.clone()),
+            _ => None,
+        };
         async_graphql::Error::new(self.client_message()).extend_with(|_, ext| {
             ext.set("code", code);
             if let Some(seconds) = retry_after {
                 ext.set("retryAfterSeconds", seconds);
+            }
+            if let Some(reason) = &reason {
+                ext.set("reason", reason.as_str());
             }
         })
     }

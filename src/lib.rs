@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod approval;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -19,3 +20,4 @@ pub mod telemetry;
 pub mod tenancy;
 pub mod tokens;
 pub mod verification;
+pub mod webhook_signing;

@@ -56,6 +56,8 @@ pub struct TokenRequest {
     pub tenant_id: Uuid,
     pub session_id: Uuid,
     pub ttl_seconds: i64,
+    /// Verified through a tenant test number.
+    pub test: bool,
 }
 
 /// A signed token and when it expires.
@@ -77,6 +79,9 @@ pub struct VerificationClaims {
     pub jti: String,
     pub iat: i64,
     pub exp: i64,
+    /// Present (true) only on tokens of tenant test numbers, so backends can refuse them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 #[derive(Debug, Queryable, Selectable)]
@@ -180,6 +185,7 @@ impl TokenSigner {
             jti: request.session_id.to_string(),
             iat: now.timestamp(),
             exp: expires_at.timestamp(),
+            test: request.test,
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(ring.kid.clone());
@@ -302,6 +308,7 @@ mod tests {
             tenant_id: Uuid::new_v4(),
             session_id: Uuid::new_v4(),
             ttl_seconds: 600,
+            test: false,
         }
     }
 

@@ -11,6 +11,7 @@ pub mod sessions;
 pub mod settings;
 pub mod statistics;
 pub mod strength;
+pub mod test_numbers;
 
 use crate::error::{AppError, AppResult};
 

@@ -60,6 +60,7 @@ pub struct SettingsChange {
     pub ring_timeout_seconds: Option<i32>,
     pub interception_timeout_seconds: Option<i32>,
     pub rate_limit_overrides: Option<RateLimitOverrides>,
+    pub test_numbers_enabled: Option<bool>,
 }
 
 #[derive(AsChangeset)]
@@ -75,6 +76,7 @@ struct Changes {
     ring_timeout_seconds: Option<i32>,
     interception_timeout_seconds: Option<i32>,
     rate_limit_overrides: Option<serde_json::Value>,
+    test_numbers_enabled: Option<bool>,
     updated_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -128,6 +130,7 @@ impl SettingsChange {
             rate_limit_overrides: self
                 .rate_limit_overrides
                 .map(|o| serde_json::to_value(o).unwrap_or_default()),
+            test_numbers_enabled: self.test_numbers_enabled,
             updated_at: chrono::Utc::now(),
         })
     }

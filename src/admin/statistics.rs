@@ -49,6 +49,9 @@ pub struct Totals {
     pub verified: i64,
     #[diesel(sql_type = Nullable<Double>)]
     pub median_seconds_to_verify: Option<f64>,
+    /// Sessions of test numbers, counted apart and left out of every other figure.
+    #[diesel(sql_type = BigInt)]
+    pub test_requests: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, QueryableByName)]
@@ -107,7 +110,8 @@ impl Statistics {
     }
 }
 
-const RANGE: &str = "tenant_id = $1 AND created_at >= $2 AND created_at < $3";
+/// Real sessions in the range: test numbers are left out.
+const RANGE: &str = "tenant_id = $1 AND created_at >= $2 AND created_at < $3 AND NOT is_test";
 
 /// Why a session ended without verifying; NULL while it may still verify.
 const FAILURE_REASON: &str = "CASE \
@@ -141,15 +145,17 @@ pub async fn compute(
             "at most {MAX_BUCKETS} buckets; choose a wider bucket"
         )));
     }
-    let totals: Totals = diesel::sql_query(format!(
-        "SELECT count(*) AS requests, \
-                count(*) FILTER (WHERE gateway_call_id IS NOT NULL) AS calls_placed, \
-                count(*) FILTER (WHERE status = 'VERIFIED') AS verified, \
+    let totals: Totals = diesel::sql_query(
+        "SELECT count(*) FILTER (WHERE NOT is_test) AS requests, \
+                count(*) FILTER (WHERE NOT is_test AND gateway_call_id IS NOT NULL) AS calls_placed, \
+                count(*) FILTER (WHERE NOT is_test AND status = 'VERIFIED') AS verified, \
                 percentile_cont(0.5) WITHIN GROUP \
                   (ORDER BY extract(epoch FROM verified_at - created_at)::double precision) \
-                  FILTER (WHERE status = 'VERIFIED') AS median_seconds_to_verify \
-         FROM verification_sessions WHERE {RANGE}"
-    ))
+                  FILTER (WHERE NOT is_test AND status = 'VERIFIED') AS median_seconds_to_verify, \
+                count(*) FILTER (WHERE is_test) AS test_requests \
+         FROM verification_sessions \
+         WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3",
+    )
     .bind::<SqlUuid, _>(tenant_id)
     .bind::<Timestamptz, _>(from)
     .bind::<Timestamptz, _>(to)
@@ -172,6 +178,7 @@ pub async fn compute(
                     count(*) FILTER (WHERE s.status = 'VERIFIED') AS verified \
              FROM verification_sessions s {join} \
              WHERE s.tenant_id = $1 AND s.created_at >= $2 AND s.created_at < $3 \
+               AND NOT s.is_test \
              GROUP BY 1 ORDER BY requests DESC, key"
         )
     };

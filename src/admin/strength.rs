@@ -8,6 +8,7 @@ use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
 use crate::db::DbConn;
+use crate::verification::phone;
 
 /// Caller IDs available to one destination country.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,12 +36,12 @@ struct DestinationRow {
     total: i64,
 }
 
-/// `maxAttempts / callerIds`, capped at certainty; no caller ID at all is certainty too.
+/// `maxAttempts / callerIds` for the tenant's settings and counts.
 pub fn guess_probability(max_attempts: i32, caller_ids: i64) -> f64 {
-    if caller_ids <= 0 {
-        return 1.0;
-    }
-    (f64::from(max_attempts) / caller_ids as f64).min(1.0)
+    phone::guess_probability(
+        u32::try_from(max_attempts).unwrap_or(0),
+        u64::try_from(caller_ids).unwrap_or(0),
+    )
 }
 
 /// Per destination country, what may ring (active entries; cooldowns are temporary).

@@ -10,6 +10,7 @@ pub mod schema;
 pub mod scope;
 pub mod sessions;
 pub mod tenants;
+pub mod test_numbers;
 
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;

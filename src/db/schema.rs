@@ -96,6 +96,11 @@ diesel::table! {
         updated_at -> Timestamptz,
         gateway_credentials_sealed -> Nullable<Bytea>,
         gateway_account_hint -> Nullable<Text>,
+        approval_url -> Nullable<Text>,
+        approval_secret_sealed -> Nullable<Bytea>,
+        approval_timeout_ms -> Int4,
+        approval_on_failure -> Text,
+        test_numbers_enabled -> Bool,
     }
 }
 
@@ -123,12 +128,25 @@ diesel::table! {
         updated_at -> Timestamptz,
         expires_at -> Timestamptz,
         verified_at -> Nullable<Timestamptz>,
+        is_test -> Bool,
+        metadata -> Nullable<Jsonb>,
     }
 }
 
 diesel::joinable!(allowed_countries -> tenants (tenant_id));
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(app_signatures -> tenants (tenant_id));
+diesel::table! {
+    test_numbers (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        phone_number -> Text,
+        caller_id -> Text,
+        label -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(audit_events -> tenants (tenant_id));
 diesel::joinable!(audit_events -> verification_sessions (session_id));
 diesel::joinable!(pool_numbers -> tenants (tenant_id));
@@ -143,5 +161,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     pool_numbers,
     signing_keys,
     tenants,
+    test_numbers,
     verification_sessions,
 );

@@ -34,6 +34,10 @@ pub struct SessionRow {
     pub updated_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub verified_at: Option<DateTime<Utc>>,
+    /// A tenant test number: no call was placed.
+    pub is_test: bool,
+    /// What the app passed in `requestCall`'s `metadata`.
+    pub metadata: Option<serde_json::Value>,
 }
 
 /// A session to create.
@@ -55,6 +59,8 @@ pub struct NewSession<'a> {
     pub app_signature: Option<&'a str>,
     pub gateway: &'a str,
     pub expires_at: DateTime<Utc>,
+    pub is_test: bool,
+    pub metadata: Option<&'a serde_json::Value>,
 }
 
 /// Stores a new session.

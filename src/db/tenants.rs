@@ -35,6 +35,12 @@ pub struct Tenant {
     pub updated_at: DateTime<Utc>,
     pub gateway_credentials_sealed: Option<Vec<u8>>,
     pub gateway_account_hint: Option<String>,
+    pub approval_url: Option<String>,
+    pub approval_secret_sealed: Option<Vec<u8>>,
+    pub approval_timeout_ms: i32,
+    /// `ALLOW` or `DENY`: what happens when the approval hook fails or times out.
+    pub approval_on_failure: String,
+    pub test_numbers_enabled: bool,
 }
 
 impl Tenant {

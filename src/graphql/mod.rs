@@ -25,6 +25,7 @@ pub struct QueryRoot(
     admin::sessions::SessionsQuery,
     admin::statistics::StatisticsQuery,
     admin::operator::OperatorQuery,
+    admin::test_numbers::TestNumbersQuery,
 );
 
 /// Mutation root, merged from the domains.
@@ -37,6 +38,7 @@ pub struct MutationRoot(
     admin::access::AccessMutation,
     admin::keys::KeysMutation,
     admin::operator::OperatorMutation,
+    admin::test_numbers::TestNumbersMutation,
 );
 
 /// Subscription root, merged from the domains.

@@ -1,11 +1,15 @@
 //! Mobile-app operations: request a call, verify the caller ID, read a session's status.
 
-use async_graphql::{Context, ErrorExtensions, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, ErrorExtensions, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::context::{client_info, principal};
 use super::types::{SessionStatus, parse_id};
 use crate::app::AppState;
+use crate::error::AppError;
+
+/// Largest `metadata` accepted, serialized.
+const MAX_METADATA_BYTES: usize = 2048;
 
 /// Ask for a verification call.
 #[derive(InputObject)]
@@ -14,6 +18,9 @@ pub struct RequestCallInput {
     pub phone_number: String,
     /// The app's signature (Android app hash or iOS bundle id), when the tenant requires one.
     pub app_signature: Option<String>,
+    /// A JSON object passed to the tenant's approval hook and kept with the session (at most
+    /// 2 KiB).
+    pub metadata: Option<Json<serde_json::Value>>,
 }
 
 /// A started verification.
@@ -73,12 +80,23 @@ impl VerificationMutation {
     ) -> async_graphql::Result<RequestCallPayload> {
         let principal = principal(ctx).await?;
         let state = ctx.data::<AppState>()?;
+        let metadata = input.metadata.map(|json| json.0);
+        if let Some(metadata) = &metadata {
+            let size = serde_json::to_vec(metadata).map_or(usize::MAX, |bytes| bytes.len());
+            if !metadata.is_object() || size > MAX_METADATA_BYTES {
+                return Err(AppError::InvalidInput(format!(
+                    "metadata must be a JSON object of at most {MAX_METADATA_BYTES} bytes"
+                ))
+                .extend());
+            }
+        }
         let started = state
             .verification
             .request_call(
                 &principal.tenant,
                 &input.phone_number,
                 input.app_signature.as_deref(),
+                metadata.as_ref(),
                 &client_info(ctx),
             )
             .await

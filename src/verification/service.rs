@@ -12,12 +12,13 @@ use super::SessionStatus;
 use super::phone::{self, Destination, PoolPattern};
 use crate::admin::settings::RateLimitOverrides;
 use crate::admin::strength;
+use crate::approval::{Approval, ApprovalHooks, ApprovalRequest};
 use crate::crypto::{ct_eq, random_token, sha256};
 use crate::db::audit_events::{self, NewAuditEvent};
 use crate::db::scope::Database;
 use crate::db::sessions::{self, NewSession, SessionRow};
 use crate::db::tenants::Tenant;
-use crate::db::{DbConn, allowed_countries, app_signatures, pool_numbers};
+use crate::db::{DbConn, allowed_countries, app_signatures, pool_numbers, test_numbers};
 use crate::error::{AppError, AppResult};
 use crate::events::{EventHub, SessionEvent};
 use crate::gateway::router::GatewayRouter;
@@ -71,6 +72,9 @@ pub struct SessionState {
     pub attempts_left: i32,
 }
 
+/// The gateway name of sessions for test numbers, which place no call.
+const TEST_GATEWAY: &str = "test";
+
 /// What guards the flow against abuse: rate limits, brute force, toll fraud.
 pub struct Protection {
     pub limiter: Arc<RateLimiter>,
@@ -82,6 +86,7 @@ pub struct Protection {
 /// The flash-call flow over the database, the gateway and the token signer.
 pub struct VerificationService {
     protection: Protection,
+    approvals: Arc<ApprovalHooks>,
     db: Database,
     gateways: Arc<GatewayRouter>,
     signer: Arc<TokenSigner>,
@@ -96,9 +101,11 @@ impl VerificationService {
         signer: Arc<TokenSigner>,
         events: EventHub,
         protection: Protection,
+        approvals: Arc<ApprovalHooks>,
     ) -> Self {
         Self {
             protection,
+            approvals,
             db,
             gateways,
             signer,
@@ -117,6 +124,7 @@ impl VerificationService {
         tenant: &Tenant,
         phone_input: &str,
         app_signature: Option<&str>,
+        metadata: Option<&serde_json::Value>,
         client: &ClientInfo,
     ) -> AppResult<StartedSession> {
         let gateway = self.gateways.for_tenant(tenant).map_err(|err| {
@@ -145,45 +153,122 @@ impl VerificationService {
             .await;
             return Err(err);
         }
+        let session_id = Uuid::now_v7();
+        let test_number = if tenant.test_numbers_enabled {
+            test_numbers::find(&mut conn, tenant.id, &destination.e164).await?
+        } else {
+            None
+        };
+        let app_signature = app_signature.map(str::trim).filter(|s| !s.is_empty());
+        let mut ring_timeout =
+            Duration::from_secs(u64::try_from(tenant.ring_timeout_seconds).unwrap_or(6));
+        if tenant.approval_url.is_some() {
+            // The hook may take seconds: no connection is held while it thinks.
+            drop(conn);
+            let asked = self
+                .approvals
+                .ask(
+                    tenant,
+                    &ApprovalRequest {
+                        kind: "verification.approval",
+                        session_id,
+                        phone_number: &destination.e164,
+                        country: &destination.country,
+                        number_type: destination.number_type.as_str(),
+                        client_ip: client.ip.as_deref(),
+                        app_signature,
+                        metadata,
+                        test: test_number.is_some(),
+                    },
+                )
+                .await;
+            conn = self.db.for_tenant(tenant.id).await?;
+            if let Some(asked) = asked {
+                let (kind, detail) = match &asked.approval {
+                    Approval::Allowed {
+                        ring_timeout: Some(t),
+                    } => {
+                        ring_timeout = *t;
+                        (
+                            "request.approved",
+                            json!({"ringTimeoutSeconds": t.as_secs()}),
+                        )
+                    }
+                    Approval::Allowed { ring_timeout: None } => ("request.approved", json!({})),
+                    Approval::Denied { reason } => ("request.denied", json!({"reason": reason})),
+                };
+                let mut detail = detail;
+                if let (Some(failure), Some(map)) = (&asked.failure, detail.as_object_mut()) {
+                    map.insert("hookFailure".into(), json!(failure));
+                }
+                if let Some(map) = detail.as_object_mut() {
+                    map.insert("sessionId".into(), json!(session_id));
+                    map.insert("phone".into(), json!(phone::mask_phone(&destination.e164)));
+                }
+                let event = NewAuditEvent::new(tenant.id, kind)
+                    .ip(client.ip.as_deref())
+                    .detail(detail);
+                audit_events::record(&mut conn, &event).await?;
+                if let Approval::Denied { reason } = asked.approval {
+                    return Err(AppError::RequestDenied(reason));
+                }
+            }
+        }
         let session_token = random_token("st_", 32);
         let token_hash = sha256(session_token.as_bytes());
         let expires_at = Utc::now() + chrono::Duration::seconds(i64::from(tenant.validity_seconds));
-        let app_signature = app_signature.map(str::trim).filter(|s| !s.is_empty());
+        let is_test = test_number.is_some();
         let stored = conn
             .transaction(async |conn| {
-                let Some(entry) =
-                    pool_numbers::claim_next(conn, tenant.id, &destination.country).await?
-                else {
-                    return Err(AppError::NoCallerIdAvailable);
+                let (entry_id, expected_caller_id, gateway_name) = match &test_number {
+                    Some(test) => (None, test.caller_id.clone(), TEST_GATEWAY),
+                    None => {
+                        let Some(entry) =
+                            pool_numbers::claim_next(conn, tenant.id, &destination.country).await?
+                        else {
+                            return Err(AppError::NoCallerIdAvailable);
+                        };
+                        let pattern = pool_pattern(&entry)?;
+                        (
+                            Some(entry.id),
+                            pattern.draw(&mut rand::rng()),
+                            gateway.name(),
+                        )
+                    }
                 };
-                let pattern = pool_pattern(&entry)?;
-                let expected_caller_id = pattern.draw(&mut rand::rng());
                 let row = sessions::insert(
                     conn,
                     &NewSession {
-                        id: Uuid::now_v7(),
+                        id: session_id,
                         tenant_id: tenant.id,
                         token_hash: &token_hash,
                         phone_number: &destination.e164,
                         country: &destination.country,
                         number_type: destination.number_type.as_str(),
-                        pool_number_id: Some(entry.id),
+                        pool_number_id: entry_id,
                         expected_caller_id: &expected_caller_id,
                         status: SessionStatus::Pending.as_str(),
                         max_attempts: tenant.max_attempts,
                         client_ip: client.ip.as_deref(),
                         user_agent: client.user_agent.as_deref(),
                         app_signature,
-                        gateway: gateway.name(),
+                        gateway: gateway_name,
                         expires_at,
+                        is_test,
+                        metadata,
                     },
                 )
                 .await?;
-                let active = pool_numbers::list_active(conn, tenant.id).await?;
-                let patterns = active
-                    .iter()
-                    .map(pool_pattern)
-                    .collect::<AppResult<Vec<_>>>()?;
+                let caller_id_pattern = if is_test {
+                    phone::caller_id_pattern([&phone::parse_pool_pattern(&expected_caller_id)?])
+                } else {
+                    let active = pool_numbers::list_active(conn, tenant.id).await?;
+                    let patterns = active
+                        .iter()
+                        .map(pool_pattern)
+                        .collect::<AppResult<Vec<_>>>()?;
+                    phone::caller_id_pattern(&patterns)
+                };
                 audit_events::record(
                     conn,
                     &NewAuditEvent::new(tenant.id, "call.requested")
@@ -193,11 +278,12 @@ impl VerificationService {
                             "phone": phone::mask_phone(&destination.e164),
                             "country": destination.country,
                             "numberType": destination.number_type.as_str(),
-                            "poolNumberId": entry.id,
+                            "poolNumberId": entry_id,
+                            "test": is_test,
                         })),
                 )
                 .await?;
-                Ok((row, phone::caller_id_pattern(&patterns)))
+                Ok((row, caller_id_pattern))
             })
             .await;
         let (row, caller_id_pattern) = match stored {
@@ -210,15 +296,26 @@ impl VerificationService {
                 return Err(err);
             }
         };
-        let row = self
-            .place_call(&mut conn, gateway.as_ref(), tenant, row, client)
-            .await?;
+        let row = if is_test {
+            self.skip_call(&mut conn, tenant, row, client).await?
+        } else {
+            self.place_call(
+                &mut conn,
+                gateway.as_ref(),
+                tenant,
+                row,
+                client,
+                ring_timeout,
+            )
+            .await?
+        };
         self.events.publish(event_of(&row)).await;
         tracing::info!(
             tenant = %tenant.slug,
             session = %row.id,
             phone = %phone::mask_phone(&row.phone_number),
-            "verification call placed"
+            test = is_test,
+            "verification started"
         );
         Ok(StartedSession {
             session_id: row.id,
@@ -228,6 +325,29 @@ impl VerificationService {
             caller_id_pattern,
             interception_timeout_seconds: tenant.interception_timeout_seconds,
         })
+    }
+
+    /// A test number's session: no call, the session stands as if the call had rung and ended.
+    async fn skip_call(
+        &self,
+        conn: &mut DbConn,
+        tenant: &Tenant,
+        row: SessionRow,
+        client: &ClientInfo,
+    ) -> AppResult<SessionRow> {
+        let ended = SessionStatus::CallEnded;
+        let updated = sessions::transition(conn, row.id, &ended.source_names(), ended.as_str())
+            .await?
+            .ok_or(AppError::Internal("test session vanished".into()))?;
+        audit_events::record(
+            conn,
+            &NewAuditEvent::new(tenant.id, "call.skipped")
+                .session(row.id)
+                .ip(client.ip.as_deref())
+                .detail(json!({"test": true})),
+        )
+        .await?;
+        Ok(updated)
     }
 
     /// Refuses a request that would exceed a limit, brute-force a locked number or call a
@@ -335,15 +455,14 @@ impl VerificationService {
         tenant: &Tenant,
         row: SessionRow,
         client: &ClientInfo,
+        ring_timeout: Duration,
     ) -> AppResult<SessionRow> {
         let request = CallRequest {
             session_id: row.id,
             tenant_id: tenant.id,
             from: row.expected_caller_id.clone(),
             to: row.phone_number.clone(),
-            ring_timeout: Duration::from_secs(
-                u64::try_from(tenant.ring_timeout_seconds).unwrap_or(6),
-            ),
+            ring_timeout,
         };
         match gateway.place_call(&request).await {
             Ok(placed) => {
@@ -553,6 +672,7 @@ impl VerificationService {
                 tenant_id: tenant.id,
                 session_id: verified.id,
                 ttl_seconds: i64::from(tenant.jwt_ttl_seconds),
+                test: row.is_test,
             })?;
             audit_events::record(
                 conn,

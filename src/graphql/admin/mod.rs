@@ -8,6 +8,7 @@ pub mod pool;
 pub mod sessions;
 pub mod statistics;
 pub mod tenant;
+pub mod test_numbers;
 pub mod types;
 
 use async_graphql::{Context, ErrorExtensions};

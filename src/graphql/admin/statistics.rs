@@ -48,6 +48,8 @@ pub struct Statistics {
     pub conversion_rate: f64,
     /// From request to verification; null when nothing was verified.
     pub median_seconds_to_verify: Option<f64>,
+    /// Sessions of test numbers in the range; every other figure leaves them out.
+    pub test_requests: i64,
     pub failures_by_reason: Vec<FailureCount>,
     pub by_country: Vec<GroupStatistics>,
     pub by_caller_id: Vec<GroupStatistics>,
@@ -88,6 +90,7 @@ impl StatisticsQuery {
             calls_placed: stats.totals.calls_placed,
             verified: stats.totals.verified,
             median_seconds_to_verify: stats.totals.median_seconds_to_verify,
+            test_requests: stats.totals.test_requests,
             failures_by_reason: stats
                 .failures_by_reason
                 .iter()

@@ -1,13 +1,14 @@
 //! The tenant, its settings and its gateway.
 
-use async_graphql::{Context, InputObject, MaybeUndefined, Object};
+use async_graphql::{Context, InputObject, MaybeUndefined, Object, SimpleObject};
 
-use super::types::{GatewayKind, Tenant};
+use super::types::{ApprovalFailurePolicy, GatewayKind, Tenant};
 use super::{answer, connection, secret};
 use crate::admin::gateway::{GatewayChoice, TwilioCredentials};
 use crate::admin::settings::{RateLimitOverrides, SettingsChange};
 use crate::admin::{self, strength};
 use crate::app::AppState;
+use crate::approval::{self, settings::HookSettings};
 use crate::db::DbConn;
 use crate::db::tenants::{self, Tenant as TenantRow};
 use crate::error::{AppError, AppResult};
@@ -36,6 +37,31 @@ pub struct TenantSettingsInput {
     pub ring_timeout_seconds: Option<i32>,
     pub interception_timeout_seconds: Option<i32>,
     pub rate_limits: Option<RateLimitsInput>,
+    pub test_numbers_enabled: Option<bool>,
+}
+
+/// The approval hook to ask before each call.
+#[derive(InputObject)]
+pub struct ApprovalHookInput {
+    /// Where requests are POSTed (http or https).
+    pub url: String,
+    /// How long to wait for an answer, 100-10000 ms.
+    #[graphql(default = 2000)]
+    pub timeout_ms: i32,
+    /// What happens when the hook fails or times out.
+    #[graphql(default_with = "ApprovalFailurePolicy::Deny")]
+    pub on_failure: ApprovalFailurePolicy,
+    /// Replace the signing secret even when one exists.
+    #[graphql(default)]
+    pub rotate_secret: bool,
+}
+
+/// The tenant with its hook; `secret` only when one was created now.
+#[derive(SimpleObject)]
+pub struct ApprovalHookPayload {
+    pub tenant: Tenant,
+    /// `whsec_…`: verify the `webhook-signature` header with it. Shown once.
+    pub secret: Option<String>,
 }
 
 /// The gateway to use; Twilio needs the account's SID and auth token (write-only).
@@ -105,8 +131,53 @@ impl TenantMutation {
                 per_country_per_minute: r.per_country_per_minute,
                 daily_call_cap: r.daily_call_cap,
             }),
+            test_numbers_enabled: input.test_numbers_enabled,
         };
         let row = answer(admin::settings::update(&mut conn, principal.tenant.id, change).await)?;
+        answer(view(&mut conn, &row).await)
+    }
+
+    /// Sets the hook asked before each call; a signing secret is created (and shown) the first
+    /// time or on `rotateSecret`.
+    async fn set_approval_hook(
+        &self,
+        ctx: &Context<'_>,
+        input: ApprovalHookInput,
+    ) -> async_graphql::Result<ApprovalHookPayload> {
+        let principal = secret(ctx).await?;
+        let state = ctx.data::<AppState>()?;
+        let mut conn = connection(ctx, principal.tenant.id).await?;
+        let current = answer(
+            tenants::find(&mut conn, principal.tenant.id)
+                .await
+                .map_err(AppError::from)
+                .and_then(|row| row.ok_or(AppError::NotFound("tenant"))),
+        )?;
+        let (row, secret) = answer(
+            approval::settings::set(
+                &mut conn,
+                &state.master_key,
+                &current,
+                &HookSettings {
+                    url: input.url,
+                    timeout_ms: input.timeout_ms,
+                    on_failure: input.on_failure.as_str(),
+                    rotate_secret: input.rotate_secret,
+                },
+            )
+            .await,
+        )?;
+        Ok(ApprovalHookPayload {
+            tenant: answer(view(&mut conn, &row).await)?,
+            secret,
+        })
+    }
+
+    /// Stops asking a hook.
+    async fn remove_approval_hook(&self, ctx: &Context<'_>) -> async_graphql::Result<Tenant> {
+        let principal = secret(ctx).await?;
+        let mut conn = connection(ctx, principal.tenant.id).await?;
+        let row = answer(approval::settings::remove(&mut conn, principal.tenant.id).await)?;
         answer(view(&mut conn, &row).await)
     }
 

@@ -74,6 +74,32 @@ pub struct TenantSettings {
     pub ring_timeout_seconds: i32,
     pub interception_timeout_seconds: i32,
     pub rate_limits: RateLimits,
+    /// Off: test numbers are ordinary numbers.
+    pub test_numbers_enabled: bool,
+}
+
+/// What happens when the approval hook fails or does not answer in time.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ApprovalFailurePolicy {
+    Allow,
+    Deny,
+}
+
+impl ApprovalFailurePolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "ALLOW",
+            Self::Deny => "DENY",
+        }
+    }
+}
+
+/// The tenant's approval hook; its secret is shown only when created.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ApprovalHook {
+    pub url: String,
+    pub timeout_ms: i32,
+    pub on_failure: ApprovalFailurePolicy,
 }
 
 /// Which gateway places the tenant's calls.
@@ -127,6 +153,7 @@ pub struct Tenant {
     /// The worst case over every destination of `maxAttempts / caller IDs available`.
     pub guess_probability: f64,
     pub pool_strength: Vec<PoolStrength>,
+    pub approval_hook: Option<ApprovalHook>,
 }
 
 impl Tenant {
@@ -148,7 +175,17 @@ impl Tenant {
                 ring_timeout_seconds: row.ring_timeout_seconds,
                 interception_timeout_seconds: row.interception_timeout_seconds,
                 rate_limits: RateLimitOverrides::of(row).into(),
+                test_numbers_enabled: row.test_numbers_enabled,
             },
+            approval_hook: row.approval_url.as_ref().map(|url| ApprovalHook {
+                url: url.clone(),
+                timeout_ms: row.approval_timeout_ms,
+                on_failure: if row.approval_on_failure == "ALLOW" {
+                    ApprovalFailurePolicy::Allow
+                } else {
+                    ApprovalFailurePolicy::Deny
+                },
+            }),
             gateway: TenantGateway {
                 kind: if row.gateway_credentials_sealed.is_some() {
                     GatewayKind::Twilio
@@ -374,6 +411,9 @@ pub struct Session {
     pub updated_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub verified_at: Option<DateTime<Utc>>,
+    /// Requested for a test number: no call was placed.
+    pub test: bool,
+    pub metadata: Option<Json<serde_json::Value>>,
     #[graphql(skip)]
     pub tenant_id: uuid::Uuid,
     #[graphql(skip)]
@@ -404,6 +444,8 @@ impl From<&SessionRow> for Session {
             updated_at: row.updated_at,
             expires_at: row.expires_at,
             verified_at: row.verified_at,
+            test: row.is_test,
+            metadata: row.metadata.clone().map(Json),
             tenant_id: row.tenant_id,
             session_id: row.id,
         }
@@ -468,5 +510,28 @@ pub fn page_info(cursors: &[String], after: Option<&str>, has_next_page: bool) -
         has_previous_page: after.is_some(),
         start_cursor: cursors.first().cloned(),
         end_cursor: cursors.last().cloned(),
+    }
+}
+
+/// A number that verifies without a call.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct TestNumber {
+    pub id: ID,
+    pub phone_number: String,
+    /// The caller ID that verifies it.
+    pub caller_id: String,
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&crate::db::test_numbers::TestNumber> for TestNumber {
+    fn from(row: &crate::db::test_numbers::TestNumber) -> Self {
+        Self {
+            id: id(row.id),
+            phone_number: row.phone_number.clone(),
+            caller_id: row.caller_id.clone(),
+            label: row.label.clone(),
+            created_at: row.created_at,
+        }
     }
 }

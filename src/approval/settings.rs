@@ -1,0 +1,116 @@
+//! The tenant's approval-hook settings: URL, timeout, failure policy, and the signing secret
+//! (sealed with the master key, shown once when created).
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use uuid::Uuid;
+
+use crate::crypto::MasterKey;
+use crate::db::DbConn;
+use crate::db::schema::tenants;
+use crate::db::tenants::Tenant;
+use crate::error::{AppError, AppResult};
+use crate::webhook_signing;
+
+/// What the admin sets.
+#[derive(Debug, Clone)]
+pub struct HookSettings {
+    pub url: String,
+    pub timeout_ms: i32,
+    /// `ALLOW` or `DENY`.
+    pub on_failure: &'static str,
+    /// A new secret even when one exists.
+    pub rotate_secret: bool,
+}
+
+fn aad(tenant_id: Uuid) -> Vec<u8> {
+    [tenant_id.as_bytes().as_slice(), b"approval-hook"].concat()
+}
+
+fn validate_url(url: &str) -> AppResult<String> {
+    let url = url.trim();
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|_| AppError::InvalidInput("url is not a valid URL".into()))?;
+    if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none() {
+        return Err(AppError::InvalidInput(
+            "url must be http(s)://host/…".into(),
+        ));
+    }
+    if url.len() > 2000 {
+        return Err(AppError::InvalidInput(
+            "url is longer than 2000 characters".into(),
+        ));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(AppError::InvalidInput(
+            "url must not carry credentials".into(),
+        ));
+    }
+    Ok(url.to_owned())
+}
+
+/// Sets the hook; the secret, when one is created, is returned this once.
+pub async fn set(
+    conn: &mut DbConn,
+    master: &MasterKey,
+    tenant: &Tenant,
+    settings: &HookSettings,
+) -> AppResult<(Tenant, Option<String>)> {
+    let url = validate_url(&settings.url)?;
+    super::super::admin::in_range("timeoutMs", settings.timeout_ms, 100..=10_000)?;
+    let new_secret = (settings.rotate_secret || tenant.approval_secret_sealed.is_none())
+        .then(webhook_signing::new_secret);
+    let sealed = match &new_secret {
+        Some(secret) => Some(
+            master
+                .seal(secret.as_bytes(), &aad(tenant.id))
+                .map_err(|e| AppError::Internal(e.to_string()))?,
+        ),
+        None => tenant.approval_secret_sealed.clone(),
+    };
+    let row = diesel::update(tenants::table.find(tenant.id))
+        .set((
+            tenants::approval_url.eq(Some(url)),
+            tenants::approval_secret_sealed.eq(sealed),
+            tenants::approval_timeout_ms.eq(settings.timeout_ms),
+            tenants::approval_on_failure.eq(settings.on_failure),
+            tenants::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Tenant::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?
+        .ok_or(AppError::NotFound("tenant"))?;
+    Ok((row, new_secret))
+}
+
+/// Removes the hook and its secret.
+pub async fn remove(conn: &mut DbConn, tenant_id: Uuid) -> AppResult<Tenant> {
+    diesel::update(tenants::table.find(tenant_id))
+        .set((
+            tenants::approval_url.eq(None::<String>),
+            tenants::approval_secret_sealed.eq(None::<Vec<u8>>),
+            tenants::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Tenant::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?
+        .ok_or(AppError::NotFound("tenant"))
+}
+
+/// The hook's secret in its shown form (`whsec_…`).
+pub fn open_secret(
+    master: &MasterKey,
+    tenant: &Tenant,
+) -> AppResult<Option<zeroize::Zeroizing<String>>> {
+    let Some(sealed) = &tenant.approval_secret_sealed else {
+        return Ok(None);
+    };
+    let plain = master
+        .open(sealed, &aad(tenant.id))
+        .map_err(|e| AppError::Internal(format!("approval secret: {e}")))?;
+    String::from_utf8(plain.to_vec())
+        .map(|s| Some(zeroize::Zeroizing::new(s)))
+        .map_err(|_| AppError::Internal("approval secret is not text".into()))
+}
