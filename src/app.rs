@@ -33,9 +33,6 @@ const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
 /// How often overdue sessions are expired; watchers also expire their own session on time.
 const EXPIRY_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 const EXPIRY_SWEEP_BATCH: i64 = 500;
-/// Failures in a row after which a tenant's approval hook is skipped for a while.
-const APPROVAL_BREAKER_THRESHOLD: u32 = 5;
-const APPROVAL_BREAKER_OPEN: Duration = Duration::from_secs(30);
 
 /// Shared state handed to handlers and resolvers; cheap to clone.
 #[derive(Clone)]
@@ -216,14 +213,8 @@ impl App {
                 blocked_prefixes: config.blocked_prefixes.clone(),
             },
             Arc::new(
-                ApprovalHooks::new(
-                    master_key.clone(),
-                    BreakerSettings {
-                        failure_threshold: APPROVAL_BREAKER_THRESHOLD,
-                        open_for: APPROVAL_BREAKER_OPEN,
-                    },
-                )
-                .map_err(|err| StartError::Gateway(err.to_string()))?,
+                ApprovalHooks::new(master_key.clone(), config.approval_breaker)
+                    .map_err(|err| StartError::Gateway(err.to_string()))?,
             ),
         ));
         let mut state = AppState {

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::gateway::breaker::BreakerSettings;
 use crate::http::client_ip::IpNet;
 use crate::limits::policy::{LimitDefaults, LimitPolicy, WithoutStore};
 
@@ -94,6 +95,8 @@ pub struct Config {
     pub blocked_prefixes: Vec<String>,
     /// Production: no introspection, no GraphiQL.
     pub production: bool,
+    /// When a tenant's approval hook keeps failing, it is skipped for a while.
+    pub approval_breaker: BreakerSettings,
 }
 
 /// How the service treats a slow or failing gateway.
@@ -285,6 +288,20 @@ impl Config {
             trusted_proxies: parse_trusted_proxies(&get)?,
             blocked_prefixes: parse_blocked_prefixes(&get)?,
             production: parse_flag(&get, "MISSEDCALL_PRODUCTION")?,
+            approval_breaker: BreakerSettings {
+                failure_threshold: parse_number(
+                    &get,
+                    "MISSEDCALL_APPROVAL_BREAKER_THRESHOLD",
+                    5,
+                    1..=1000,
+                )?,
+                open_for: Duration::from_millis(parse_number(
+                    &get,
+                    "MISSEDCALL_APPROVAL_BREAKER_OPEN_MS",
+                    30_000,
+                    10..=3_600_000,
+                )?),
+            },
         })
     }
 }
