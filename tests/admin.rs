@@ -28,7 +28,8 @@ async fn snapshot(app: &TestApp, tenant: &TestTenant) -> TestResult<String> {
            UNION ALL SELECT to_jsonb(a)::text FROM app_signatures a WHERE tenant_id = '{id}' \
            UNION ALL SELECT to_jsonb(c)::text FROM allowed_countries c WHERE tenant_id = '{id}' \
            UNION ALL SELECT to_jsonb(s)::text FROM verification_sessions s WHERE tenant_id = '{id}' \
-           UNION ALL SELECT to_jsonb(e)::text FROM audit_events e WHERE tenant_id = '{id}') q"
+           UNION ALL SELECT to_jsonb(e)::text FROM audit_events e WHERE tenant_id = '{id}' \
+           UNION ALL SELECT to_jsonb(n)::text FROM test_numbers n WHERE tenant_id = '{id}') q"
     );
     let mut conn = app.db.conn().await?;
     let row: Snapshot = diesel::sql_query(query).get_result(&mut conn).await?;
@@ -51,6 +52,7 @@ async fn ok(app: &TestApp, key: &str, document: &str, vars: Value) -> TestResult
 
 /// A tenant with one of everything an admin can own.
 struct Owned {
+    test_number_id: String,
     pool_id: String,
     signature_id: String,
     key_id: String,
@@ -86,6 +88,13 @@ async fn populate(app: &TestApp, tenant: &TestTenant) -> TestResult<Owned> {
         json!({}),
     )
     .await?;
+    let test_number = ok(
+        app,
+        &tenant.sk,
+        "mutation { addTestNumber(input: {phoneNumber: \"+447400999999\", callerId: \"+15005550006\"}) { id } }",
+        json!({}),
+    )
+    .await?;
     let (session_id, token) = app.start_session(&tenant.pk, PHONE).await?;
     // Let the simulated call finish so the session rests while the test looks at it.
     for _ in 0..200 {
@@ -96,6 +105,7 @@ async fn populate(app: &TestApp, tenant: &TestTenant) -> TestResult<Owned> {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     Ok(Owned {
+        test_number_id: str_at(&test_number, "/id").ok_or("test number id")?,
         pool_id: str_at(&pool, "/id").ok_or("pool id")?,
         signature_id: str_at(&signature, "/id").ok_or("signature id")?,
         key_id: str_at(&key, "/apiKey/id").ok_or("key id")?,
@@ -112,7 +122,11 @@ async fn another_tenants_objects_are_not_found_and_stay_unchanged() -> TestResul
     populate(&app, &b).await?;
     let before = snapshot(&app, &a).await?;
 
-    let by_id: [(&str, &str); 8] = [
+    let by_id: [(&str, &str); 9] = [
+        (
+            "mutation($id: ID!) { removeTestNumber(id: $id) { id } }",
+            &owned.test_number_id,
+        ),
         (
             "mutation($id: ID!) { updatePoolNumber(id: $id, input: {label: \"mine\", active: false}) { id } }",
             &owned.pool_id,
@@ -164,8 +178,10 @@ async fn another_tenants_objects_are_not_found_and_stay_unchanged() -> TestResul
         "{ sessions(first: 100) { edges { node { id phoneNumber } } } }",
         "{ auditLog(first: 100) { edges { node { id sessionId } } } }",
         "{ tenant { id slug } }",
+        "{ testNumbers { id phoneNumber } }",
     ];
     let a_ids = [
+        owned.test_number_id.as_str(),
         owned.pool_id.as_str(),
         owned.signature_id.as_str(),
         owned.key_id.as_str(),
@@ -232,6 +248,11 @@ async fn publishable_keys_reach_none_of_the_admin_surface() -> TestResult {
         "mutation { disallowCountries(countryCodes: [\"GB\"]) }",
         "mutation { createApiKey(input: {kind: SECRET}) { key } }",
         "mutation($id: ID!) { revokeApiKey(id: $id) { id } }",
+        "{ testNumbers { id } }",
+        "mutation { addTestNumber(input: {phoneNumber: \"+447400999998\", callerId: \"+15005550006\"}) { id } }",
+        "mutation($id: ID!) { removeTestNumber(id: $id) { id } }",
+        "mutation { setApprovalHook(input: {url: \"https://example.com/hook\"}) { secret } }",
+        "mutation { removeApprovalHook { id } }",
     ];
     let before = snapshot(&app, &a).await?;
     for document in documents {
@@ -1231,6 +1252,7 @@ async fn row_level_security_hides_other_tenants_rows_from_the_service_role() -> 
         ("allowed_countries", "tenant_id"),
         ("verification_sessions", "tenant_id"),
         ("audit_events", "tenant_id"),
+        ("test_numbers", "tenant_id"),
     ];
     // Declaring nothing shows nothing.
     for (table, _) in tables {
