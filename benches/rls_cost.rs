@@ -1,7 +1,8 @@
-//! The cost of the second wall: the statements of one requestCall, run at the same concurrency
-//! against the same Postgres twice: as the owner with no row-level security in the way (the
-//! baseline), and as `missedcall_app` through a tenant-scoped checkout (what the service does).
-//! Rounds alternate so both see the same machine noise; medians and their ratio are printed.
+//! The cost of the second wall: the statements of one requestCall (`loadtest::raw_flow`), run at
+//! the same concurrency against the same Postgres three ways: as the owner with nothing
+//! declared (no wall), as the owner declaring scopes (the round trips of the wall, policies
+//! bypassed), and as `missedcall_app` declaring scopes (what the service does). Rounds rotate so
+//! every variant sees the same machine noise; medians and ratios are printed.
 //!
 //! `cargo bench --bench rls_cost` (env: BENCH_CONCURRENCY, BENCH_ROUNDS, BENCH_ROUND_MS).
 
@@ -9,10 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use diesel::sql_types::{Bytea, Text, Uuid as SqlUuid};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
-use missedcall::db::scope::{APP_ROLE, Database};
-use missedcall::db::{self, DbPool};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use missedcall::db;
+use missedcall::db::scope::APP_ROLE;
+use missedcall::loadtest::raw_flow::{self, RawTenant};
 use uuid::Uuid;
 
 type BenchResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -27,100 +28,16 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// The statements of one requestCall as the service runs them: the key lookup, the request
-/// checks, the session written in a transaction, the placed call recorded.
-async fn one_request(conn: &mut AsyncPgConnection, tenant: Uuid, key_hash: &[u8]) -> BenchResult {
-    let session = Uuid::now_v7();
-    diesel::sql_query(
-        "SELECT k.id FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.key_hash = $1",
-    )
-    .bind::<Bytea, _>(key_hash)
-    .execute(conn)
-    .await?;
-    diesel::sql_query(
-        "SELECT EXISTS (SELECT 1 FROM app_signatures WHERE tenant_id = $1 AND signature = 'x')",
-    )
-    .bind::<SqlUuid, _>(tenant)
-    .execute(conn)
-    .await?;
-    diesel::sql_query("SELECT country_code FROM allowed_countries WHERE tenant_id = $1")
-        .bind::<SqlUuid, _>(tenant)
-        .execute(conn)
-        .await?;
-    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-        diesel::sql_query(
-            "UPDATE pool_numbers SET last_used_at = now(), call_count = call_count + 1 \
-             WHERE id = (SELECT id FROM pool_numbers WHERE tenant_id = $1 AND active \
-                         AND (cooldown_until IS NULL OR cooldown_until <= now()) \
-                         ORDER BY (country = 'GB') DESC, last_used_at ASC NULLS FIRST, id LIMIT 1) \
-             RETURNING id",
-        )
-        .bind::<SqlUuid, _>(tenant)
-        .execute(conn)
-        .await?;
-        diesel::sql_query(
-            "INSERT INTO verification_sessions (id, tenant_id, token_hash, phone_number, country, \
-               number_type, expected_caller_id, status, max_attempts, gateway, expires_at) \
-             VALUES ($1, $2, $3, '+447400123456', 'GB', 'MOBILE', '+14155550100', 'PENDING', 3, \
-               'simulator', now() + interval '5 minutes')",
-        )
-        .bind::<SqlUuid, _>(session)
-        .bind::<SqlUuid, _>(tenant)
-        .bind::<Bytea, _>(session.as_bytes().repeat(2))
-        .execute(conn)
-        .await?;
-        diesel::sql_query("SELECT pattern FROM pool_numbers WHERE tenant_id = $1 AND active")
-            .bind::<SqlUuid, _>(tenant)
-            .execute(conn)
-            .await?;
-        audit(conn, tenant, session, "call.requested").await
-    })
-    .await?;
-    diesel::sql_query(
-        "UPDATE verification_sessions SET status = 'CALLING', gateway_call_id = $2, \
-           updated_at = now() WHERE id = $1 AND status = 'PENDING'",
-    )
-    .bind::<SqlUuid, _>(session)
-    .bind::<Text, _>(session.to_string())
-    .execute(conn)
-    .await?;
-    audit(conn, tenant, session, "call.placed").await?;
-    Ok(())
+struct Variant {
+    label: &'static str,
+    url: String,
+    declare: bool,
 }
 
-async fn audit(
-    conn: &mut AsyncPgConnection,
-    tenant: Uuid,
-    session: Uuid,
-    kind: &str,
-) -> Result<(), diesel::result::Error> {
-    diesel::sql_query(
-        "INSERT INTO audit_events (id, tenant_id, session_id, kind, ip) \
-         VALUES ($1, $2, $3, $4, '127.0.0.1')",
-    )
-    .bind::<SqlUuid, _>(Uuid::now_v7())
-    .bind::<SqlUuid, _>(tenant)
-    .bind::<SqlUuid, _>(session)
-    .bind::<Text, _>(kind)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-#[derive(Clone)]
-enum Wall {
-    /// Owner connections: row-level security does not apply, nothing is declared.
-    Off(DbPool),
-    /// Owner connections declaring the tenant: the round trip of the wall without its policies.
-    DeclareOnly(Database),
-    /// The service's way: `missedcall_app`, a tenant declared on every checkout.
-    On(Database),
-}
-
-/// Requests completed per second by `concurrency` tasks for `duration`.
+/// requestCalls completed per second by `concurrency` connections for `duration`.
 async fn round(
-    wall: &Wall,
-    tenants: &[(Uuid, Vec<u8>)],
+    variant: &Variant,
+    tenants: &[RawTenant],
     concurrency: u64,
     duration: Duration,
 ) -> BenchResult<f64> {
@@ -128,26 +45,20 @@ async fn round(
     let deadline = Instant::now() + duration;
     let mut tasks = Vec::new();
     for worker in 0..concurrency {
-        let (wall, done, tenants) = (wall.clone(), done.clone(), tenants.to_vec());
+        let (done, url, declare) = (done.clone(), variant.url.clone(), variant.declare);
+        let tenant = tenants[worker as usize % tenants.len()].clone();
         tasks.push(tokio::spawn(async move {
-            let mut n = worker as usize;
+            let mut conn = AsyncPgConnection::establish(&url).await?;
+            let mut n = worker * 1_000_000;
             while Instant::now() < deadline {
-                let (tenant, key_hash) = &tenants[n % tenants.len()];
                 n += 1;
-                match &wall {
-                    Wall::Off(pool) => {
-                        let mut conn = pool.get().await?;
-                        one_request(&mut conn, *tenant, key_hash).await?;
-                    }
-                    Wall::DeclareOnly(database) | Wall::On(database) => {
-                        // The service looks the key up in a system scope, then works in the
-                        // tenant's.
-                        let mut conn = database.system().await?;
-                        drop(conn);
-                        conn = database.for_tenant(*tenant).await?;
-                        one_request(&mut conn, *tenant, key_hash).await?;
-                    }
-                }
+                raw_flow::request_call(
+                    &mut conn,
+                    &tenant,
+                    &format!("+447400{:06}", n % 1_000_000),
+                    declare,
+                )
+                .await?;
                 done.fetch_add(1, Ordering::Relaxed);
             }
             BenchResult::Ok(())
@@ -188,51 +99,52 @@ async fn main() -> BenchResult {
         for pattern in ["+14155550100", "+447700900XXX"] {
             missedcall::tenancy::add_pool_entry(&mut owner, created.tenant.id, pattern, "").await?;
         }
-        let hash = missedcall::crypto::sha256(created.publishable_key.key.as_bytes()).to_vec();
-        tenants.push((created.tenant.id, hash));
+        tenants.push(RawTenant {
+            id: created.tenant.id,
+            key_hash: missedcall::crypto::sha256(created.publishable_key.key.as_bytes()).to_vec(),
+        });
     }
-    let pool_size = u32::try_from(concurrency)?;
-    let walls = [
-        (
-            "without the wall (owner, no RLS, nothing declared)",
-            Wall::Off(db::build_pool(&owner_url, pool_size).await?),
-        ),
-        (
-            "declaring scopes only (owner: policies bypassed)",
-            Wall::DeclareOnly(Database::new(db::build_pool(&owner_url, pool_size).await?)),
-        ),
-        (
-            "with the wall (missedcall_app + scopes)",
-            Wall::On(Database::new(
-                db::build_pool(&db::with_user(&owner_url, APP_ROLE), pool_size).await?,
-            )),
-        ),
+    drop(owner);
+    let variants = [
+        Variant {
+            label: "without the wall (owner, nothing declared)",
+            url: owner_url.clone(),
+            declare: false,
+        },
+        Variant {
+            label: "declaring scopes only (owner: policies bypassed)",
+            url: owner_url.clone(),
+            declare: true,
+        },
+        Variant {
+            label: "with the wall (missedcall_app + scopes)",
+            url: db::with_user(&owner_url, APP_ROLE),
+            declare: true,
+        },
     ];
-    for (_, wall) in &walls {
-        round(wall, &tenants, concurrency, Duration::from_millis(500)).await?;
+    for variant in &variants {
+        round(variant, &tenants, concurrency, Duration::from_millis(500)).await?;
     }
-    let mut figures: Vec<Vec<f64>> = vec![Vec::new(); walls.len()];
+    let mut figures: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     let duration = Duration::from_millis(round_ms);
-    for r in 0..rounds {
-        // Rotate which goes first so drift hits every mode alike.
-        for i in 0..walls.len() {
-            let index = (i + r as usize) % walls.len();
-            figures[index].push(round(&walls[index].1, &tenants, concurrency, duration).await?);
+    for r in 0..rounds as usize {
+        for i in 0..variants.len() {
+            let index = (i + r) % variants.len();
+            figures[index].push(round(&variants[index], &tenants, concurrency, duration).await?);
         }
     }
     let baseline = median(&mut figures[0].clone());
     println!(
         "rls_cost: one requestCall's statements, concurrency {concurrency}, {rounds} rounds of {round_ms} ms, medians:"
     );
-    for ((label, _), values) in walls.iter().zip(figures.iter_mut()) {
+    for (variant, values) in variants.iter().zip(figures.iter_mut()) {
         let m = median(values);
         println!(
-            "  {label:<52} {m:>8.0} requests/s  ratio {:.3}",
+            "  {:<52} {m:>8.0} requests/s  ratio {:.3}",
+            variant.label,
             m / baseline
         );
     }
-    drop(walls);
-    drop(owner);
     let mut admin = AsyncPgConnection::establish(&format!("{SERVER}/postgres")).await?;
     admin
         .batch_execute(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))

@@ -16,6 +16,7 @@ pub mod gateway;
 pub mod graphql;
 pub mod http;
 pub mod limits;
+pub mod loadtest;
 pub mod telemetry;
 pub mod tenancy;
 pub mod tokens;

@@ -1,0 +1,465 @@
+//! Load generator: virtual phones driving the whole flow against a running service (simulator
+//! gateway), then the same SQL straight against Postgres at the same concurrency, reported side
+//! by side.
+//!
+//! ```sh
+//! loadgen flow --url http://127.0.0.1:8080 --database-url postgres://postgres@127.0.0.1:5432/missedcall \
+//!   --concurrency 64 --duration 20 --service-pid $(pgrep -f 'missedcall serve')
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use missedcall::loadtest::latency::{Samples, ms};
+use missedcall::loadtest::process;
+use missedcall::loadtest::raw_flow::{self, RawTenant};
+use missedcall::{crypto, db, tenancy, tokens};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+type LoadResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+#[derive(Parser)]
+#[command(about = "Drive missedcall with virtual phones and measure it")]
+struct Cli {
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(clap::Args, Clone)]
+struct Common {
+    /// The running service (simulator gateway, ring delay 0).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The service's database, as its owner: tenants are created here.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/missedcall")]
+    database_url: String,
+    /// Tenants to spread the phones over.
+    #[arg(long, default_value_t = 4)]
+    tenants: usize,
+    /// Caller IDs in each tenant's pool.
+    #[arg(long, default_value_t = 20)]
+    pool_size: usize,
+    /// The service's process, for its CPU time and peak memory.
+    #[arg(long)]
+    service_pid: Option<u32>,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Whole flows from N concurrent phones, then the raw SQL limit at the same concurrency.
+    Flow {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Seconds of each phase.
+        #[arg(long, default_value_t = 20)]
+        duration: u64,
+        /// Skip the raw SQL phase.
+        #[arg(long)]
+        no_raw: bool,
+    },
+}
+
+/// A tenant made for the run.
+#[derive(Clone)]
+struct Tenant {
+    raw: RawTenant,
+    pk: String,
+    audience: String,
+}
+
+async fn make_tenants(common: &Common) -> LoadResult<Vec<Tenant>> {
+    let mut conn = AsyncPgConnection::establish(&common.database_url).await?;
+    let run = Uuid::new_v4().simple().to_string();
+    let mut tenants = Vec::new();
+    for n in 0..common.tenants {
+        let slug = format!("lg-{}-{n}", &run[..8]);
+        let created = tenancy::create_tenant(&mut conn, &slug, "loadgen", None).await?;
+        for i in 0..common.pool_size {
+            tenancy::add_pool_entry(
+                &mut conn,
+                created.tenant.id,
+                &format!("+1415555{:04}", 100 + i),
+                "",
+            )
+            .await?;
+        }
+        // Rate limits are the service's, not the measurement's: lift them for these tenants.
+        missedcall::admin::settings::update(
+            &mut conn,
+            created.tenant.id,
+            missedcall::admin::settings::SettingsChange {
+                rate_limit_overrides: Some(missedcall::admin::settings::RateLimitOverrides {
+                    per_phone_per_hour: Some(1_000_000),
+                    per_ip_per_minute: Some(1_000_000),
+                    per_tenant_per_minute: Some(1_000_000),
+                    per_country_per_minute: Some(1_000_000),
+                    daily_call_cap: Some(1_000_000),
+                }),
+                ..Default::default()
+            },
+        )
+        .await?;
+        tenants.push(Tenant {
+            raw: RawTenant {
+                id: created.tenant.id,
+                key_hash: crypto::sha256(created.publishable_key.key.as_bytes()).to_vec(),
+            },
+            pk: created.publishable_key.key,
+            audience: created.tenant.jwt_audience,
+        });
+    }
+    Ok(tenants)
+}
+
+/// What the phones saw.
+#[derive(Default)]
+struct Tally {
+    ops: BTreeMap<&'static str, Samples>,
+    errors: BTreeMap<String, u64>,
+    flows: u64,
+}
+
+struct Phone {
+    http: reqwest::Client,
+    url: String,
+    jwks: Arc<Mutex<Value>>,
+    issuer: String,
+}
+
+fn error_code(body: &Value) -> Option<String> {
+    body.pointer("/errors/0/extensions/code")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| body.get("errors").map(|_| "UNKNOWN".to_owned()))
+}
+
+impl Phone {
+    async fn gql(&self, key: &str, query: &str, variables: Value) -> Result<Value, String> {
+        let response = self
+            .http
+            .post(format!("{}/graphql", self.url))
+            .bearer_auth(key)
+            .json(&json!({"query": query, "variables": variables}))
+            .send()
+            .await
+            .map_err(|_| "TRANSPORT".to_owned())?;
+        if response.status().is_server_error() {
+            return Err(format!("HTTP_{}", response.status().as_u16()));
+        }
+        let body: Value = response.json().await.map_err(|_| "BODY".to_owned())?;
+        match error_code(&body) {
+            Some(code) => Err(code),
+            None => Ok(body),
+        }
+    }
+
+    /// One whole flow; records each operation's latency.
+    async fn flow(&self, tenant: &Tenant, phone: &str, tally: &mut Tally) -> Result<(), String> {
+        let started = Instant::now();
+        let body = self
+            .gql(
+                &tenant.pk,
+                "mutation($p: String!) { requestCall(input: {phoneNumber: $p}) { sessionId sessionToken } }",
+                json!({"p": phone}),
+            )
+            .await?;
+        tally
+            .ops
+            .entry("requestCall")
+            .or_default()
+            .record(started.elapsed());
+        let session = body["data"]["requestCall"]["sessionId"]
+            .as_str()
+            .ok_or("NO_SESSION")?
+            .to_owned();
+        let token = body["data"]["requestCall"]["sessionToken"]
+            .as_str()
+            .ok_or("NO_SESSION")?
+            .to_owned();
+
+        let started = Instant::now();
+        let caller_id = loop {
+            let calls: Value = self
+                .http
+                .get(format!("{}/simulator/calls", self.url))
+                .query(&[("to", phone)])
+                .send()
+                .await
+                .map_err(|_| "TRANSPORT".to_owned())?
+                .json()
+                .await
+                .map_err(|_| "BODY".to_owned())?;
+            let found = calls.as_array().and_then(|calls| {
+                calls
+                    .iter()
+                    .find(|c| c["sessionId"].as_str() == Some(session.as_str()))
+                    .and_then(|c| c["from"].as_str().map(str::to_owned))
+            });
+            if let Some(from) = found {
+                break from;
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                return Err("NO_CALL".to_owned());
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        };
+        tally
+            .ops
+            .entry("readCall")
+            .or_default()
+            .record(started.elapsed());
+
+        let started = Instant::now();
+        let body = self
+            .gql(
+                &tenant.pk,
+                "mutation($i: VerifyInput!) { verify(input: $i) { verified token } }",
+                json!({"i": {"sessionId": session, "sessionToken": token, "callerId": caller_id}}),
+            )
+            .await?;
+        tally
+            .ops
+            .entry("verify")
+            .or_default()
+            .record(started.elapsed());
+        let jwt = body["data"]["verify"]["token"]
+            .as_str()
+            .ok_or("NOT_VERIFIED")?
+            .to_owned();
+
+        let started = Instant::now();
+        self.check_token(&jwt, &tenant.audience, phone).await?;
+        tally
+            .ops
+            .entry("checkToken")
+            .or_default()
+            .record(started.elapsed());
+        Ok(())
+    }
+
+    async fn check_token(&self, jwt: &str, audience: &str, phone: &str) -> Result<(), String> {
+        let header = jsonwebtoken::decode_header(jwt).map_err(|_| "BAD_TOKEN")?;
+        let kid = header.kid.clone().ok_or("BAD_TOKEN")?;
+        let mut jwks = self.jwks.lock().await;
+        if !jwks["keys"]
+            .as_array()
+            .is_some_and(|keys| keys.iter().any(|k| k["kid"] == kid.as_str()))
+        {
+            *jwks = self
+                .http
+                .get(format!("{}/.well-known/jwks.json", self.url))
+                .send()
+                .await
+                .map_err(|_| "TRANSPORT")?
+                .json()
+                .await
+                .map_err(|_| "BODY")?;
+        }
+        let jwk = jwks["keys"]
+            .as_array()
+            .and_then(|keys| keys.iter().find(|k| k["kid"] == kid.as_str()))
+            .cloned()
+            .ok_or("UNKNOWN_KID")?;
+        drop(jwks);
+        let key = tokens::decoding_key_from_jwk(&jwk).map_err(|_| "BAD_JWK")?;
+        let mut validation = jsonwebtoken::Validation::new(header.alg);
+        validation.set_audience(&[audience]);
+        validation.set_issuer(&[self.issuer.as_str()]);
+        let claims = jsonwebtoken::decode::<tokens::VerificationClaims>(jwt, &key, &validation)
+            .map_err(|_| "TOKEN_REJECTED")?
+            .claims;
+        if claims.phone_number != phone {
+            return Err("WRONG_SUBJECT".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// Phones numbered from a random start so runs do not collide.
+fn phone_number(n: u64) -> String {
+    format!("+447400{:06}", n % 1_000_000)
+}
+
+async fn run_flows(
+    common: &Common,
+    tenants: &[Tenant],
+    concurrency: usize,
+    duration: Duration,
+) -> LoadResult<(Tally, Duration)> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .tcp_nodelay(true)
+        .build()?;
+    let (_, jwks_body) = {
+        let r = http
+            .get(format!("{}/.well-known/jwks.json", common.url))
+            .send()
+            .await?;
+        (r.status(), r.json::<Value>().await?)
+    };
+    let issuer = {
+        // The service's issuer is its public URL, which the token names.
+        common.url.trim_end_matches('/').to_owned()
+    };
+    let phone = Arc::new(Phone {
+        http,
+        url: common.url.clone(),
+        jwks: Arc::new(Mutex::new(jwks_body)),
+        issuer,
+    });
+    let counter = Arc::new(AtomicU64::new(u64::from(rand::random::<u32>())));
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let (phone, counter, tenants) = (phone.clone(), counter.clone(), tenants.to_vec());
+        tasks.push(tokio::spawn(async move {
+            let mut tally = Tally::default();
+            let tenant = &tenants[worker % tenants.len()];
+            while Instant::now() < deadline {
+                let number = phone_number(counter.fetch_add(1, Ordering::Relaxed));
+                match phone.flow(tenant, &number, &mut tally).await {
+                    Ok(()) => tally.flows += 1,
+                    Err(code) => *tally.errors.entry(code).or_default() += 1,
+                }
+            }
+            tally
+        }));
+    }
+    let mut total = Tally::default();
+    for task in tasks {
+        let tally = task.await?;
+        total.flows += tally.flows;
+        for (op, samples) in tally.ops {
+            total.ops.entry(op).or_default().merge(samples);
+        }
+        for (code, n) in tally.errors {
+            *total.errors.entry(code).or_default() += n;
+        }
+    }
+    Ok((total, started.elapsed()))
+}
+
+async fn run_raw(
+    common: &Common,
+    tenants: &[Tenant],
+    concurrency: usize,
+    duration: Duration,
+) -> LoadResult<(u64, Duration)> {
+    let url = db::with_user(&common.database_url, db::scope::APP_ROLE);
+    let counter = Arc::new(AtomicU64::new(u64::from(rand::random::<u32>())));
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let (url, counter, done) = (url.clone(), counter.clone(), done.clone());
+        let tenant = tenants[worker % tenants.len()].raw.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = AsyncPgConnection::establish(&url).await?;
+            while Instant::now() < deadline {
+                let number = phone_number(counter.fetch_add(1, Ordering::Relaxed));
+                raw_flow::flow(&mut conn, &tenant, &number, true).await?;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            LoadResult::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok((done.load(Ordering::Relaxed), started.elapsed()))
+}
+
+fn report_flows(
+    tally: &Tally,
+    elapsed: Duration,
+    before: Option<process::ProcessFigures>,
+    after: Option<process::ProcessFigures>,
+) -> f64 {
+    let rate = tally.flows as f64 / elapsed.as_secs_f64();
+    println!(
+        "flows: {} in {:.1} s = {rate:.0} flows/s",
+        tally.flows,
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "{:<12} {:>8} {:>9} {:>9} {:>9} {:>9}",
+        "operation", "count", "p50 ms", "p90 ms", "p99 ms", "max ms"
+    );
+    for (op, samples) in &tally.ops {
+        if let Some(s) = samples.summary() {
+            println!(
+                "{op:<12} {:>8} {:>9} {:>9} {:>9} {:>9}",
+                s.count,
+                ms(s.p50),
+                ms(s.p90),
+                ms(s.p99),
+                ms(s.max)
+            );
+        }
+    }
+    if tally.errors.is_empty() {
+        println!("errors: none");
+    } else {
+        for (code, n) in &tally.errors {
+            println!("error {code}: {n}");
+        }
+    }
+    if let (Some(before), Some(after)) = (before, after) {
+        let cpu = (after.cpu - before.cpu).as_secs_f64() / elapsed.as_secs_f64();
+        println!(
+            "service: {:.0} % of one core, peak RSS {:.1} MiB",
+            cpu * 100.0,
+            after.peak_rss as f64 / (1024.0 * 1024.0)
+        );
+    }
+    rate
+}
+
+#[tokio::main]
+async fn main() -> LoadResult {
+    let cli = Cli::parse();
+    match cli.mode {
+        Mode::Flow {
+            common,
+            concurrency,
+            duration,
+            no_raw,
+        } => {
+            let tenants = make_tenants(&common).await?;
+            let duration = Duration::from_secs(duration);
+            // Warm up connections and caches.
+            run_flows(&common, &tenants, concurrency, Duration::from_secs(2)).await?;
+            let before = common.service_pid.and_then(process::read);
+            let (tally, elapsed) = run_flows(&common, &tenants, concurrency, duration).await?;
+            let after = common.service_pid.and_then(process::read);
+            println!(
+                "== service, {concurrency} concurrent phones, {} tenants, pool {}",
+                common.tenants, common.pool_size
+            );
+            let service_rate = report_flows(&tally, elapsed, before, after);
+            if !no_raw {
+                let (raw, elapsed) = run_raw(&common, &tenants, concurrency, duration).await?;
+                let raw_rate = raw as f64 / elapsed.as_secs_f64();
+                println!(
+                    "== raw SQL of the same flows, {concurrency} connections as missedcall_app"
+                );
+                println!(
+                    "flows: {raw} in {:.1} s = {raw_rate:.0} flows/s",
+                    elapsed.as_secs_f64()
+                );
+                println!("service / raw SQL = {:.3}", service_rate / raw_rate);
+            }
+        }
+    }
+    Ok(())
+}
