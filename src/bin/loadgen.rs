@@ -65,6 +65,20 @@ enum Mode {
         #[arg(long)]
         no_raw: bool,
     },
+    /// N WebSocket subscribers, each on its own session; then every session is verified at a
+    /// steady rate and the delay from verify's answer to the subscriber's event is measured.
+    Subscribe {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 10_000)]
+        subscribers: usize,
+        /// Sessions verified per second in the second phase.
+        #[arg(long, default_value_t = 1000)]
+        rate: u64,
+        /// Seconds the subscriptions are held idle before verifying.
+        #[arg(long, default_value_t = 5)]
+        hold: u64,
+    },
 }
 
 /// A tenant made for the run.
@@ -425,6 +439,228 @@ fn report_flows(
     rate
 }
 
+/// A session waiting for its subscriber's event.
+struct Watched {
+    tenant: usize,
+    session: String,
+    token: String,
+    caller_id: String,
+}
+
+/// Opens sessions with `concurrency` phones; each session's caller ID is read from the simulator.
+async fn open_sessions(
+    common: &Common,
+    tenants: &[Tenant],
+    count: usize,
+) -> LoadResult<Vec<Watched>> {
+    let phone = Phone {
+        http: reqwest::Client::builder().tcp_nodelay(true).build()?,
+        url: common.url.clone(),
+        jwks: Arc::new(Mutex::new(Value::Null)),
+        issuer: String::new(),
+    };
+    let phone = Arc::new(phone);
+    let next = Arc::new(AtomicU64::new(0));
+    let start = u64::from(rand::random::<u32>());
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let (phone, next, tenants) = (phone.clone(), next.clone(), tenants.to_vec());
+        tasks.push(tokio::spawn(async move {
+            let mut opened = Vec::new();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= count as u64 {
+                    break;
+                }
+                let tenant = (n as usize) % tenants.len();
+                let number = phone_number(start + n);
+                let body = phone
+                    .gql(
+                        &tenants[tenant].pk,
+                        "mutation($p: String!) { requestCall(input: {phoneNumber: $p}) { sessionId sessionToken } }",
+                        json!({"p": number}),
+                    )
+                    .await
+                    .map_err(|code| format!("requestCall: {code}"))?;
+                let session = body["data"]["requestCall"]["sessionId"].as_str().unwrap_or_default().to_owned();
+                let token = body["data"]["requestCall"]["sessionToken"].as_str().unwrap_or_default().to_owned();
+                let calls: Value = phone
+                    .http
+                    .get(format!("{}/simulator/calls", phone.url))
+                    .query(&[("to", number.as_str())])
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                let caller_id = calls
+                    .as_array()
+                    .and_then(|c| c.iter().find(|c| c["sessionId"].as_str() == Some(session.as_str())))
+                    .and_then(|c| c["from"].as_str())
+                    .ok_or("no simulated call")?
+                    .to_owned();
+                opened.push(Watched { tenant, session, token, caller_id });
+            }
+            LoadResult::Ok(opened)
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    Ok(all)
+}
+
+/// One subscriber: connects, subscribes, and reports when its session is VERIFIED.
+async fn subscriber(
+    url: String,
+    key: String,
+    session: String,
+    token: String,
+    ready: tokio::sync::mpsc::UnboundedSender<()>,
+) -> LoadResult<Instant> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request =
+        format!("{}/graphql/ws", url.replacen("http://", "ws://", 1)).into_client_request()?;
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse()?);
+    let (mut stream, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
+    let send = |value: Value| Message::Text(value.to_string().into());
+    stream
+        .send(send(json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {key}")}})))
+        .await?;
+    stream
+        .send(send(json!({"id": "1", "type": "subscribe", "payload": {
+            "query": "subscription($id: ID!, $token: String!) { sessionStatus(sessionId: $id, sessionToken: $token) { status } }",
+            "variables": {"id": session, "token": token}}})))
+        .await?;
+    let mut announced = false;
+    while let Some(message) = stream.next().await {
+        let Message::Text(text) = message? else {
+            continue;
+        };
+        let value: Value = serde_json::from_str(&text)?;
+        match value["type"].as_str() {
+            Some("next") => {
+                if !announced {
+                    announced = true;
+                    let _ = ready.send(());
+                }
+                if value["payload"]["data"]["sessionStatus"]["status"] == "VERIFIED" {
+                    return Ok(Instant::now());
+                }
+            }
+            Some("ping") => stream.send(send(json!({"type": "pong"}))).await?,
+            Some("error") => return Err(format!("subscription error: {value}").into()),
+            _ => {}
+        }
+    }
+    Err("the connection closed before VERIFIED".into())
+}
+
+async fn run_subscribers(
+    common: &Common,
+    tenants: &[Tenant],
+    count: usize,
+    rate: u64,
+    hold: Duration,
+) -> LoadResult {
+    let sessions = open_sessions(common, tenants, count).await?;
+    println!("== {count} subscribers, each on its own session; verified at {rate}/s");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = common.service_pid.and_then(process::read);
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut subscribers = Vec::with_capacity(count);
+    let connect_started = Instant::now();
+    for (n, watched) in sessions.iter().enumerate() {
+        subscribers.push(tokio::spawn(subscriber(
+            common.url.clone(),
+            tenants[watched.tenant].pk.clone(),
+            watched.session.clone(),
+            watched.token.clone(),
+            ready_tx.clone(),
+        )));
+        // Keep the handshakes in flight bounded.
+        if n % 200 == 199 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let mut held = 0;
+    while held < count {
+        match tokio::time::timeout(Duration::from_secs(60), ready_rx.recv()).await {
+            Ok(Some(())) => held += 1,
+            _ => break,
+        }
+    }
+    println!(
+        "held: {held} subscriptions, all subscribed in {:.1} s",
+        connect_started.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(hold).await;
+    let idle = common.service_pid.and_then(process::read);
+    if let (Some(before), Some(idle)) = (before, idle) {
+        let grown = idle.rss.saturating_sub(before.rss) as f64;
+        println!(
+            "service RSS: {:.1} MiB before, {:.1} MiB holding them = {:.1} KiB per subscription",
+            before.rss as f64 / 1048576.0,
+            idle.rss as f64 / 1048576.0,
+            grown / 1024.0 / held.max(1) as f64
+        );
+    }
+    // Verify every session at a steady rate; remember when each answer came.
+    let phone = Phone {
+        http: reqwest::Client::builder().tcp_nodelay(true).build()?,
+        url: common.url.clone(),
+        jwks: Arc::new(Mutex::new(Value::Null)),
+        issuer: String::new(),
+    };
+    let phone = Arc::new(phone);
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+    let verify_started = Instant::now();
+    let mut answers = Vec::with_capacity(count);
+    for (n, watched) in sessions.iter().enumerate() {
+        let due = verify_started + interval.mul_f64(n as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let (phone, key) = (phone.clone(), tenants[watched.tenant].pk.clone());
+        let input = json!({"i": {"sessionId": watched.session, "sessionToken": watched.token, "callerId": watched.caller_id}});
+        answers.push(tokio::spawn(async move {
+            let result = phone
+                .gql(
+                    &key,
+                    "mutation($i: VerifyInput!) { verify(input: $i) { verified } }",
+                    input,
+                )
+                .await;
+            (result.is_ok(), Instant::now())
+        }));
+    }
+    let mut delays = Samples::default();
+    let mut failures = 0;
+    for (answer, subscriber) in answers.into_iter().zip(subscribers) {
+        let (ok, answered) = answer.await?;
+        match (ok, subscriber.await?) {
+            (true, Ok(event)) => delays.record(event.saturating_duration_since(answered)),
+            _ => failures += 1,
+        }
+    }
+    println!(
+        "verified: {count} in {:.1} s ({:.0}/s), failures {failures}",
+        verify_started.elapsed().as_secs_f64(),
+        count as f64 / verify_started.elapsed().as_secs_f64()
+    );
+    if let Some(s) = delays.summary() {
+        println!(
+            "delay from verify's answer to the event: p50 {} ms, p99 {} ms, max {} ms",
+            ms(s.p50),
+            ms(s.p99),
+            ms(s.max)
+        );
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> LoadResult {
     let cli = Cli::parse();
@@ -459,6 +695,22 @@ async fn main() -> LoadResult {
                 );
                 println!("service / raw SQL = {:.3}", service_rate / raw_rate);
             }
+        }
+        Mode::Subscribe {
+            common,
+            subscribers,
+            rate,
+            hold,
+        } => {
+            let tenants = make_tenants(&common).await?;
+            run_subscribers(
+                &common,
+                &tenants,
+                subscribers,
+                rate,
+                Duration::from_secs(hold),
+            )
+            .await?;
         }
     }
     Ok(())
