@@ -582,9 +582,9 @@ async fn run_subscribers(
             watched.token.clone(),
             ready_tx.clone(),
         )));
-        // Keep the handshakes in flight bounded.
-        if n % 200 == 199 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        // Open them at a steady pace, as clients arrive, rather than all in one instant.
+        if n % 100 == 99 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
     let mut held = 0;
@@ -640,8 +640,10 @@ async fn run_subscribers(
     let mut failures = 0;
     for (answer, subscriber) in answers.into_iter().zip(subscribers) {
         let (ok, answered) = answer.await?;
-        match (ok, subscriber.await?) {
-            (true, Ok(event)) => delays.record(event.saturating_duration_since(answered)),
+        // A subscriber that never got its event counts as a failure, not a hang.
+        let event = tokio::time::timeout(Duration::from_secs(10), subscriber).await;
+        match (ok, event) {
+            (true, Ok(Ok(Ok(event)))) => delays.record(event.saturating_duration_since(answered)),
             _ => failures += 1,
         }
     }
