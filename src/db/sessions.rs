@@ -6,6 +6,7 @@ use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
 use super::DbConn;
+use super::audit_events::NewAuditEvent;
 use super::schema::verification_sessions as vs;
 
 /// A session row.
@@ -125,24 +126,35 @@ pub async fn transition(
         .optional()
 }
 
-/// Records the gateway's call id and moves the session to `to` when still in one of `from`.
+/// Records the gateway's call id, moves the session to `to` when still in one of `from`, and
+/// writes `audit` with it: one statement, one commit.
 pub async fn record_call_placed(
     conn: &mut DbConn,
     id: Uuid,
     call_id: &str,
     from: &[&str],
     to: &str,
+    audit: &NewAuditEvent<'_>,
 ) -> QueryResult<Option<SessionRow>> {
-    use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
+    use diesel::sql_types::{Array, Jsonb, Nullable, Text, Uuid as SqlUuid};
     diesel::sql_query(
-        "UPDATE verification_sessions SET gateway_call_id = $2, updated_at = now(), \
-         status = CASE WHEN status = ANY($3) THEN $4 ELSE status END \
-         WHERE id = $1 RETURNING *",
+        "WITH placed AS ( \
+           UPDATE verification_sessions SET gateway_call_id = $2, updated_at = now(), \
+             status = CASE WHEN status = ANY($3) THEN $4 ELSE status END \
+           WHERE id = $1 RETURNING *), \
+         audited AS ( \
+           INSERT INTO audit_events (id, tenant_id, session_id, kind, ip, detail) \
+           SELECT $5, tenant_id, id, $6, $7, $8 FROM placed) \
+         SELECT * FROM placed",
     )
     .bind::<SqlUuid, _>(id)
     .bind::<Text, _>(call_id)
     .bind::<Array<Text>, _>(from)
     .bind::<Text, _>(to)
+    .bind::<SqlUuid, _>(audit.id)
+    .bind::<Text, _>(audit.kind)
+    .bind::<Nullable<Text>, _>(audit.ip)
+    .bind::<Jsonb, _>(&audit.detail)
     .get_result(conn)
     .await
     .optional()
@@ -214,10 +226,11 @@ pub async fn add_attempt(conn: &mut DbConn, id: Uuid) -> QueryResult<i32> {
         .await
 }
 
-/// Marks a locked row verified.
+/// Counts the matching attempt and marks a locked row verified, in one statement.
 pub async fn mark_verified(conn: &mut DbConn, id: Uuid) -> QueryResult<SessionRow> {
     diesel::update(vs::table.find(id))
         .set((
+            vs::attempts.eq(vs::attempts + 1),
             vs::status.eq(crate::verification::SessionStatus::Verified.as_str()),
             vs::verified_at.eq(diesel::dsl::now),
             vs::updated_at.eq(diesel::dsl::now),

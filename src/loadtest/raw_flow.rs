@@ -136,16 +136,22 @@ pub async fn request_call(
     })
     .await?;
     diesel::sql_query(
-        "UPDATE verification_sessions SET gateway_call_id = $2, updated_at = now(), \
-         status = CASE WHEN status = ANY($3) THEN $4 ELSE status END WHERE id = $1 RETURNING *",
+        "WITH placed AS ( \
+           UPDATE verification_sessions SET gateway_call_id = $2, updated_at = now(), \
+             status = CASE WHEN status = ANY($3) THEN $4 ELSE status END \
+           WHERE id = $1 RETURNING *), \
+         audited AS ( \
+           INSERT INTO audit_events (id, tenant_id, session_id, kind, ip, detail) \
+           SELECT $5, tenant_id, id, 'call.placed', '127.0.0.1', '{}'::jsonb FROM placed) \
+         SELECT * FROM placed",
     )
     .bind::<SqlUuid, _>(session)
     .bind::<Text, _>(format!("SIM{}", session.simple()))
     .bind::<Array<Text>, _>(vec!["PENDING"])
     .bind::<Text, _>("CALLING")
+    .bind::<SqlUuid, _>(Uuid::now_v7())
     .execute(conn)
     .await?;
-    audit(conn, t, session, "call.placed").await?;
     Ok(session)
 }
 
@@ -215,15 +221,8 @@ pub async fn verify(
             .await?;
         recent_failures(conn, t, phone).await?;
         diesel::sql_query(
-            "UPDATE verification_sessions SET attempts = attempts + 1, updated_at = now() \
-             WHERE id = $1 RETURNING attempts",
-        )
-        .bind::<SqlUuid, _>(session)
-        .execute(conn)
-        .await?;
-        diesel::sql_query(
-            "UPDATE verification_sessions SET status = 'VERIFIED', verified_at = now(), \
-             updated_at = now() WHERE id = $1 RETURNING *",
+            "UPDATE verification_sessions SET attempts = attempts + 1, status = 'VERIFIED', \
+             verified_at = now(), updated_at = now() WHERE id = $1 RETURNING *",
         )
         .bind::<SqlUuid, _>(session)
         .execute(conn)

@@ -75,6 +75,13 @@ pub struct SessionState {
 /// The gateway name of sessions for test numbers, which place no call.
 const TEST_GATEWAY: &str = "test";
 
+/// How a session's call is to be placed.
+struct CallPlan {
+    ring_timeout: Duration,
+    /// The caller ID had failed lately: a placed call resets its run of failures.
+    entry_was_failing: bool,
+}
+
 /// What guards the flow against abuse: rate limits, brute force, toll fraud.
 pub struct Protection {
     pub limiter: Arc<RateLimiter>,
@@ -220,8 +227,8 @@ impl VerificationService {
         let is_test = test_number.is_some();
         let stored = conn
             .transaction(async |conn| {
-                let (entry_id, expected_caller_id, gateway_name) = match &test_number {
-                    Some(test) => (None, test.caller_id.clone(), TEST_GATEWAY),
+                let (entry_id, expected_caller_id, gateway_name, failing) = match &test_number {
+                    Some(test) => (None, test.caller_id.clone(), TEST_GATEWAY, false),
                     None => {
                         let Some(entry) =
                             pool_numbers::claim_next(conn, tenant.id, &destination.country).await?
@@ -233,6 +240,7 @@ impl VerificationService {
                             Some(entry.id),
                             pattern.draw(&mut rand::rng()),
                             gateway.name(),
+                            entry.consecutive_failures > 0,
                         )
                     }
                 };
@@ -283,10 +291,10 @@ impl VerificationService {
                         })),
                 )
                 .await?;
-                Ok((row, caller_id_pattern))
+                Ok((row, caller_id_pattern, failing))
             })
             .await;
-        let (row, caller_id_pattern) = match stored {
+        let (row, caller_id_pattern, entry_was_failing) = match stored {
             Ok(stored) => stored,
             Err(err) => {
                 if matches!(err, AppError::NoCallerIdAvailable) {
@@ -305,7 +313,10 @@ impl VerificationService {
                 tenant,
                 row,
                 client,
-                ring_timeout,
+                CallPlan {
+                    ring_timeout,
+                    entry_was_failing,
+                },
             )
             .await?
         };
@@ -455,14 +466,14 @@ impl VerificationService {
         tenant: &Tenant,
         row: SessionRow,
         client: &ClientInfo,
-        ring_timeout: Duration,
+        plan: CallPlan,
     ) -> AppResult<SessionRow> {
         let request = CallRequest {
             session_id: row.id,
             tenant_id: tenant.id,
             from: row.expected_caller_id.clone(),
             to: row.phone_number.clone(),
-            ring_timeout,
+            ring_timeout: plan.ring_timeout,
         };
         match gateway.place_call(&request).await {
             Ok(placed) => {
@@ -473,22 +484,18 @@ impl VerificationService {
                     &placed.call_id,
                     &calling.source_names(),
                     calling.as_str(),
-                )
-                .await?
-                .ok_or(AppError::Internal(
-                    "session vanished while placing its call".into(),
-                ))?;
-                if let Some(entry) = row.pool_number_id {
-                    pool_numbers::record_success(conn, entry).await?;
-                }
-                audit_events::record(
-                    conn,
                     &NewAuditEvent::new(tenant.id, "call.placed")
                         .session(row.id)
                         .ip(client.ip.as_deref())
                         .detail(json!({"gateway": gateway.name(), "callId": placed.call_id})),
                 )
-                .await?;
+                .await?
+                .ok_or(AppError::Internal(
+                    "session vanished while placing its call".into(),
+                ))?;
+                if let Some(entry) = row.pool_number_id.filter(|_| plan.entry_was_failing) {
+                    pool_numbers::record_success(conn, entry).await?;
+                }
                 Ok(updated)
             }
             Err(gateway_error) => {
@@ -653,8 +660,6 @@ impl VerificationService {
         if let Err(err) = self.check_phone_lock(conn, tenant, &row.phone_number).await {
             return Ok(VerifyDecision::refused(err));
         }
-        let attempts = sessions::add_attempt(conn, row.id).await?;
-        let attempts_left = (row.max_attempts - attempts).max(0);
         let matched =
             phone::normalize_caller_id(caller_id, &row.country).is_some_and(|normalized| {
                 ct_eq(normalized.as_bytes(), row.expected_caller_id.as_bytes())
@@ -665,7 +670,10 @@ impl VerificationService {
                 .ip(client.ip.as_deref())
         };
         if matched {
+            // The attempt is counted in the same statement that verifies.
             let verified = sessions::mark_verified(conn, row.id).await?;
+            let attempts = verified.attempts;
+            let attempts_left = (row.max_attempts - attempts).max(0);
             let token = self.signer.sign(&TokenRequest {
                 audience: tenant.jwt_audience.clone(),
                 phone_number: verified.phone_number.clone(),
@@ -693,6 +701,8 @@ impl VerificationService {
                 changed: Some(verified),
             });
         }
+        let attempts = sessions::add_attempt(conn, row.id).await?;
+        let attempts_left = (row.max_attempts - attempts).max(0);
         let mut changed = None;
         let status = if attempts >= row.max_attempts {
             let locked = SessionStatus::Locked;
