@@ -74,7 +74,7 @@ pub async fn graphql_ws(
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         // Small buffers keep an idle subscription cheap; messages here are tiny.
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .on_upgrade(move |socket| serve(socket, protocol, state, client))
 }
