@@ -3,12 +3,19 @@
 //! that tenant; the pool's connections act as `missedcall_app`, which cannot bypass the policies.
 //! Every checkout declares its scope, so nothing is inherited from the connection's last user.
 
-use diesel::sql_types::Text;
+use diesel::sql_types::{Bool, Text};
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
-use super::{DbPool, PooledConn};
+use diesel::QueryResult;
+
+use super::{DbConn, DbPool, PooledConn};
 use crate::error::{AppError, AppResult};
+
+diesel::define_sql_function! {
+    /// Postgres's `set_config(setting, value, is_local)`.
+    fn set_config(setting: Text, value: Text, is_local: Bool) -> Text;
+}
 
 /// The role the service's pooled connections act as.
 pub const APP_ROLE: &str = "missedcall_app";
@@ -43,15 +50,21 @@ impl Database {
 
     async fn checkout(&self, tenant: &str, system: bool) -> AppResult<PooledConn> {
         let mut conn = self.pool.get_owned().await?;
-        diesel::sql_query(
-            "SELECT set_config('missedcall.tenant_id', $1, false), \
-                    set_config('missedcall.system', $2, false)",
-        )
-        .bind::<Text, _>(tenant)
-        .bind::<Text, _>(if system { "on" } else { "off" })
-        .execute(&mut conn)
-        .await
-        .map_err(|err| AppError::Unavailable(format!("database scope: {err}")))?;
+        declare(&mut conn, tenant, system)
+            .await
+            .map_err(|err| AppError::Unavailable(format!("database scope: {err}")))?;
         Ok(conn)
     }
+}
+
+/// Declares whose rows the connection may touch: a tenant's (`tenant` is its id), or every
+/// tenant's (`system`). Built with the query builder, so each connection prepares it once.
+pub async fn declare(conn: &mut DbConn, tenant: &str, system: bool) -> QueryResult<()> {
+    diesel::select((
+        set_config("missedcall.tenant_id", tenant, false),
+        set_config("missedcall.system", if system { "on" } else { "off" }, false),
+    ))
+    .execute(conn)
+    .await
+    .map(|_| ())
 }

@@ -17,15 +17,8 @@ pub struct RawTenant {
 
 /// Declares the connection's scope, as every checkout of the service does.
 pub async fn declare(conn: &mut AsyncPgConnection, tenant: Option<Uuid>) -> Result<(), Error> {
-    diesel::sql_query(
-        "SELECT set_config('missedcall.tenant_id', $1, false), \
-                set_config('missedcall.system', $2, false)",
-    )
-    .bind::<Text, _>(tenant.map(|t| t.to_string()).unwrap_or_default())
-    .bind::<Text, _>(if tenant.is_some() { "off" } else { "on" })
-    .execute(conn)
-    .await?;
-    Ok(())
+    let id = tenant.map(|t| t.to_string()).unwrap_or_default();
+    crate::db::scope::declare(conn, &id, tenant.is_none()).await
 }
 
 async fn authenticate(conn: &mut AsyncPgConnection, key_hash: &[u8]) -> Result<(), Error> {
