@@ -62,7 +62,11 @@ impl Database {
 pub async fn declare(conn: &mut DbConn, tenant: &str, system: bool) -> QueryResult<()> {
     diesel::select((
         set_config("missedcall.tenant_id", tenant, false),
-        set_config("missedcall.system", if system { "on" } else { "off" }, false),
+        set_config(
+            "missedcall.system",
+            if system { "on" } else { "off" },
+            false,
+        ),
     ))
     .execute(conn)
     .await

@@ -264,12 +264,10 @@ pub async fn expire_overdue(
 }
 
 /// Wrong caller IDs given for a phone number across its recent sessions.
-#[derive(Debug, Clone, Copy, QueryableByName)]
+#[derive(Debug, Clone, Copy)]
 pub struct PhoneFailures {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
     pub failed_attempts: i64,
     /// When the oldest counted session was created; its attempts stop counting `window` later.
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
     pub oldest: Option<DateTime<Utc>>,
 }
 
@@ -281,19 +279,21 @@ pub async fn recent_failures(
     phone_number: &str,
     window_seconds: f64,
 ) -> QueryResult<PhoneFailures> {
-    use diesel::sql_types::{Double, Text, Uuid as SqlUuid};
-    diesel::sql_query(
-        "SELECT coalesce(sum(attempts), 0)::bigint AS failed_attempts, \
-                min(created_at) FILTER (WHERE attempts > 0) AS oldest \
-         FROM verification_sessions \
-         WHERE tenant_id = $1 AND phone_number = $2 AND status <> 'VERIFIED' \
-           AND created_at > now() - make_interval(secs => $3)",
-    )
-    .bind::<SqlUuid, _>(tenant_id)
-    .bind::<Text, _>(phone_number)
-    .bind::<Double, _>(window_seconds)
-    .get_result(conn)
-    .await
+    use diesel::dsl::{min, sum};
+    let since = Utc::now() - chrono::Duration::milliseconds((window_seconds * 1000.0) as i64);
+    let (failed, oldest): (Option<i64>, Option<DateTime<Utc>>) = vs::table
+        .filter(vs::tenant_id.eq(tenant_id))
+        .filter(vs::phone_number.eq(phone_number))
+        .filter(vs::created_at.gt(since))
+        .filter(vs::attempts.gt(0))
+        .filter(vs::status.ne(crate::verification::SessionStatus::Verified.as_str()))
+        .select((sum(vs::attempts), min(vs::created_at)))
+        .get_result(conn)
+        .await?;
+    Ok(PhoneFailures {
+        failed_attempts: failed.unwrap_or(0),
+        oldest,
+    })
 }
 
 /// Serializes the verifies of one phone number until the transaction ends, so attempts

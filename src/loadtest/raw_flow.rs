@@ -1,11 +1,16 @@
-//! The SQL one verification flow executes, statement for statement, for running straight
-//! against Postgres: the database's own limit for the flow, and the baseline of its benchmarks.
-//! Keep it in step with `verification::service` (requestCall, two call events, verify).
+//! The SQL one verification flow executes, statement for statement (the same `db` functions the
+//! service calls, so the same prepared statements), for running straight against Postgres: the
+//! database's own limit for the flow, and the baseline of its benchmarks. What it leaves out is
+//! everything that is not SQL: HTTP, GraphQL, the gateway, events, signing.
 
 use diesel::result::Error;
-use diesel::sql_types::{Array, Bytea, Double, Text, Uuid as SqlUuid};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use uuid::Uuid;
+
+use crate::db::audit_events::{self, NewAuditEvent};
+use crate::db::sessions::{self, NewSession};
+use crate::db::{allowed_countries, api_keys, pool_numbers, scope, test_numbers};
+use crate::verification::SessionStatus;
 
 /// One tenant as the raw flow uses it.
 #[derive(Debug, Clone)]
@@ -18,132 +23,82 @@ pub struct RawTenant {
 /// Declares the connection's scope, as every checkout of the service does.
 pub async fn declare(conn: &mut AsyncPgConnection, tenant: Option<Uuid>) -> Result<(), Error> {
     let id = tenant.map(|t| t.to_string()).unwrap_or_default();
-    crate::db::scope::declare(conn, &id, tenant.is_none()).await
+    scope::declare(conn, &id, tenant.is_none()).await
 }
 
-async fn authenticate(conn: &mut AsyncPgConnection, key_hash: &[u8]) -> Result<(), Error> {
-    diesel::sql_query(
-        "SELECT k.id FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.key_hash = $1",
-    )
-    .bind::<Bytea, _>(key_hash)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-async fn audit(
+/// The key lookup of every request, in the system scope when `declare_scopes`, then the
+/// tenant's scope for the rest.
+async fn authenticate(
     conn: &mut AsyncPgConnection,
-    tenant: Uuid,
-    session: Uuid,
-    kind: &str,
+    tenant: &RawTenant,
+    declare_scopes: bool,
 ) -> Result<(), Error> {
-    diesel::sql_query(
-        "INSERT INTO audit_events (id, tenant_id, session_id, kind, ip, detail) \
-         VALUES ($1, $2, $3, $4, '127.0.0.1', '{}'::jsonb)",
-    )
-    .bind::<SqlUuid, _>(Uuid::now_v7())
-    .bind::<SqlUuid, _>(tenant)
-    .bind::<SqlUuid, _>(session)
-    .bind::<Text, _>(kind)
-    .execute(conn)
-    .await?;
+    if declare_scopes {
+        declare(conn, None).await?;
+    }
+    api_keys::find_by_hash(conn, &tenant.key_hash).await?;
+    if declare_scopes {
+        declare(conn, Some(tenant.id)).await?;
+    }
     Ok(())
 }
 
-async fn recent_failures(
-    conn: &mut AsyncPgConnection,
-    tenant: Uuid,
-    phone: &str,
-) -> Result<(), Error> {
-    diesel::sql_query(
-        "SELECT coalesce(sum(attempts), 0)::bigint, min(created_at) FILTER (WHERE attempts > 0) \
-         FROM verification_sessions WHERE tenant_id = $1 AND phone_number = $2 \
-           AND status <> 'VERIFIED' AND created_at > now() - make_interval(secs => $3)",
-    )
-    .bind::<SqlUuid, _>(tenant)
-    .bind::<Text, _>(phone)
-    .bind::<Double, _>(3600.0)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// The statements of one `requestCall`; `declare` adds the scope declarations of its two
-/// checkouts. Returns the new session's id.
+/// The statements of one `requestCall`. Returns the new session's id.
 pub async fn request_call(
     conn: &mut AsyncPgConnection,
     tenant: &RawTenant,
     phone: &str,
     declare_scopes: bool,
 ) -> Result<Uuid, Error> {
-    let session = Uuid::now_v7();
     let t = tenant.id;
-    if declare_scopes {
-        declare(conn, None).await?;
-    }
-    authenticate(conn, &tenant.key_hash).await?;
-    if declare_scopes {
-        declare(conn, Some(t)).await?;
-    }
-    diesel::sql_query("SELECT country_code FROM allowed_countries WHERE tenant_id = $1")
-        .bind::<SqlUuid, _>(t)
-        .execute(conn)
-        .await?;
-    diesel::sql_query("SELECT id FROM test_numbers WHERE tenant_id = $1 AND phone_number = $2")
-        .bind::<SqlUuid, _>(t)
-        .bind::<Text, _>(phone)
-        .execute(conn)
-        .await?;
-    recent_failures(conn, t, phone).await?;
+    let session = Uuid::now_v7();
+    authenticate(conn, tenant, declare_scopes).await?;
+    allowed_countries::list(conn, t).await?;
+    test_numbers::find(conn, t, phone).await?;
+    sessions::recent_failures(conn, t, phone, 3600.0).await?;
+    let token_hash = session.as_bytes().repeat(2);
     conn.transaction::<_, Error, _>(async |conn| {
-        diesel::sql_query(
-            "UPDATE pool_numbers SET last_used_at = now(), call_count = call_count + 1 \
-             WHERE id = (SELECT id FROM pool_numbers WHERE tenant_id = $1 AND active \
-                         AND (cooldown_until IS NULL OR cooldown_until <= now()) \
-                         ORDER BY (country = 'GB') DESC, last_used_at ASC NULLS FIRST, id LIMIT 1) \
-             RETURNING *",
+        let entry = pool_numbers::claim_next(conn, t, "GB").await?;
+        sessions::insert(
+            conn,
+            &NewSession {
+                id: session,
+                tenant_id: t,
+                token_hash: &token_hash,
+                phone_number: phone,
+                country: "GB",
+                number_type: "MOBILE",
+                pool_number_id: entry.map(|e| e.id),
+                expected_caller_id: "+14155550100",
+                status: SessionStatus::Pending.as_str(),
+                max_attempts: 3,
+                client_ip: Some("127.0.0.1"),
+                user_agent: Some("loadgen"),
+                app_signature: None,
+                gateway: "simulator",
+                expires_at: chrono::Utc::now() + chrono::Duration::minutes(5),
+                is_test: false,
+                metadata: None,
+            },
         )
-        .bind::<SqlUuid, _>(t)
-        .execute(conn)
         .await?;
-        diesel::sql_query(
-            "INSERT INTO verification_sessions (id, tenant_id, token_hash, phone_number, country, \
-               number_type, expected_caller_id, status, max_attempts, client_ip, user_agent, \
-               gateway, expires_at, is_test) \
-             VALUES ($1, $2, $3, $4, 'GB', 'MOBILE', '+14155550100', 'PENDING', 3, '127.0.0.1', \
-               'loadgen', 'simulator', now() + interval '5 minutes', false) RETURNING *",
+        pool_numbers::list_active(conn, t).await?;
+        audit_events::record(
+            conn,
+            &NewAuditEvent::new(t, "call.requested").session(session),
         )
-        .bind::<SqlUuid, _>(session)
-        .bind::<SqlUuid, _>(t)
-        .bind::<Bytea, _>(session.as_bytes().repeat(2))
-        .bind::<Text, _>(phone)
-        .execute(conn)
-        .await?;
-        diesel::sql_query(
-            "SELECT * FROM pool_numbers WHERE tenant_id = $1 AND active ORDER BY pattern",
-        )
-        .bind::<SqlUuid, _>(t)
-        .execute(conn)
-        .await?;
-        audit(conn, t, session, "call.requested").await
+        .await
     })
     .await?;
-    diesel::sql_query(
-        "WITH placed AS ( \
-           UPDATE verification_sessions SET gateway_call_id = $2, updated_at = now(), \
-             status = CASE WHEN status = ANY($3) THEN $4 ELSE status END \
-           WHERE id = $1 RETURNING *), \
-         audited AS ( \
-           INSERT INTO audit_events (id, tenant_id, session_id, kind, ip, detail) \
-           SELECT $5, tenant_id, id, 'call.placed', '127.0.0.1', '{}'::jsonb FROM placed) \
-         SELECT * FROM placed",
+    let calling = SessionStatus::Calling;
+    sessions::record_call_placed(
+        conn,
+        session,
+        &format!("SIM{}", session.simple()),
+        &calling.source_names(),
+        calling.as_str(),
+        &NewAuditEvent::new(t, "call.placed").session(session),
     )
-    .bind::<SqlUuid, _>(session)
-    .bind::<Text, _>(format!("SIM{}", session.simple()))
-    .bind::<Array<Text>, _>(vec!["PENDING"])
-    .bind::<Text, _>("CALLING")
-    .bind::<SqlUuid, _>(Uuid::now_v7())
-    .execute(conn)
     .await?;
     Ok(session)
 }
@@ -159,27 +114,26 @@ pub async fn call_event(
     if declare_scopes {
         declare(conn, None).await?;
     }
+    let target = if status == "ringing" {
+        SessionStatus::Ringing
+    } else {
+        SessionStatus::CallEnded
+    };
     conn.transaction::<_, Error, _>(async |conn| {
-        diesel::sql_query("SELECT * FROM verification_sessions WHERE id = $1 FOR UPDATE")
-            .bind::<SqlUuid, _>(session)
-            .execute(conn)
-            .await?;
-        diesel::sql_query(
-            "UPDATE verification_sessions SET call_status = $2, \
-             gateway_call_id = COALESCE(gateway_call_id, $3), status = COALESCE($4, status), \
-             updated_at = now() WHERE id = $1 RETURNING *",
+        sessions::lock_by_id(conn, session).await?;
+        sessions::record_call_progress(
+            conn,
+            session,
+            &format!("SIM{}", session.simple()),
+            status,
+            Some(target.as_str()),
         )
-        .bind::<SqlUuid, _>(session)
-        .bind::<Text, _>(status)
-        .bind::<Text, _>(format!("SIM{}", session.simple()))
-        .bind::<Text, _>(if status == "ringing" {
-            "RINGING"
-        } else {
-            "CALL_ENDED"
-        })
-        .execute(conn)
         .await?;
-        audit(conn, tenant.id, session, "call.status").await
+        audit_events::record(
+            conn,
+            &NewAuditEvent::new(tenant.id, "call.status").session(session),
+        )
+        .await
     })
     .await
 }
@@ -193,34 +147,17 @@ pub async fn verify(
     declare_scopes: bool,
 ) -> Result<(), Error> {
     let t = tenant.id;
-    if declare_scopes {
-        declare(conn, None).await?;
-    }
-    authenticate(conn, &tenant.key_hash).await?;
-    if declare_scopes {
-        declare(conn, Some(t)).await?;
-    }
+    authenticate(conn, tenant, declare_scopes).await?;
     conn.transaction::<_, Error, _>(async |conn| {
-        diesel::sql_query(
-            "SELECT * FROM verification_sessions WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+        sessions::find_for_update(conn, t, session).await?;
+        sessions::lock_phone(conn, t, phone).await?;
+        sessions::recent_failures(conn, t, phone, 3600.0).await?;
+        sessions::mark_verified(conn, session).await?;
+        audit_events::record(
+            conn,
+            &NewAuditEvent::new(t, "verify.succeeded").session(session),
         )
-        .bind::<SqlUuid, _>(t)
-        .bind::<SqlUuid, _>(session)
-        .execute(conn)
-        .await?;
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind::<Text, _>(format!("verify:{t}:{phone}"))
-            .execute(conn)
-            .await?;
-        recent_failures(conn, t, phone).await?;
-        diesel::sql_query(
-            "UPDATE verification_sessions SET attempts = attempts + 1, status = 'VERIFIED', \
-             verified_at = now(), updated_at = now() WHERE id = $1 RETURNING *",
-        )
-        .bind::<SqlUuid, _>(session)
-        .execute(conn)
-        .await?;
-        audit(conn, t, session, "verify.succeeded").await
+        .await
     })
     .await
 }
