@@ -160,6 +160,7 @@ impl App {
     /// Prepares the database and builds everything the service needs.
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let config = Arc::new(config);
+        crate::metrics::install();
         let master_key = load_master_key(&config)?;
         prepare_database(&config).await?;
         let database =

@@ -67,6 +67,7 @@ pub struct SubscriptionSlot {
 impl Drop for SubscriptionSlot {
     fn drop(&mut self) {
         self.active.fetch_sub(1, Ordering::AcqRel);
+        crate::metrics::subscriptions(-1.0);
     }
 }
 
@@ -87,9 +88,12 @@ impl SubscriptionSlots {
                 (n < self.max).then_some(n + 1)
             });
         match taken {
-            Ok(_) => Ok(SubscriptionSlot {
-                active: self.active.clone(),
-            }),
+            Ok(_) => {
+                crate::metrics::subscriptions(1.0);
+                Ok(SubscriptionSlot {
+                    active: self.active.clone(),
+                })
+            }
             Err(_) => Err(AppError::TooManySubscriptions(self.max)),
         }
     }

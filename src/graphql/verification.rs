@@ -7,6 +7,7 @@ use super::context::{client_info, principal};
 use super::types::{SessionStatus, parse_id};
 use crate::app::AppState;
 use crate::error::AppError;
+use crate::verification::SessionStatus as DomainStatus;
 
 /// Largest `metadata` accepted, serialized.
 const MAX_METADATA_BYTES: usize = 2048;
@@ -100,7 +101,11 @@ impl VerificationMutation {
                 &client_info(ctx),
             )
             .await
-            .map_err(|err| err.extend())?;
+            .inspect(|_| crate::metrics::request(principal.tenant.id, "started"))
+            .map_err(|err| {
+                crate::metrics::request(principal.tenant.id, err.code().as_str());
+                err.extend()
+            })?;
         Ok(RequestCallPayload {
             session_id: ID(started.session_id.to_string()),
             session_token: started.session_token,
@@ -130,7 +135,18 @@ impl VerificationMutation {
                 &client_info(ctx),
             )
             .await
-            .map_err(|err| err.extend())?;
+            .inspect(|outcome| {
+                let label = match (outcome.verified, outcome.status) {
+                    (true, _) => "verified",
+                    (false, DomainStatus::Locked) => "locked",
+                    (false, _) => "wrong_caller_id",
+                };
+                crate::metrics::verification(principal.tenant.id, label);
+            })
+            .map_err(|err| {
+                crate::metrics::verification(principal.tenant.id, err.code().as_str());
+                err.extend()
+            })?;
         Ok(VerifyPayload {
             verified: outcome.verified,
             status: outcome.status.into(),

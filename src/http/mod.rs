@@ -34,9 +34,35 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/simulator/calls", get(simulator_calls))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn(time_request))
         .with_state(state)
+}
+
+/// Records each request's duration by route and status.
+async fn time_request(
+    route: Option<axum::extract::MatchedPath>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let route = route.map_or_else(|| "unmatched".to_owned(), |r| r.as_str().to_owned());
+    let response = next.run(request).await;
+    crate::metrics::http(route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// Prometheus exposition of this process's metrics.
+async fn metrics(State(state): State<AppState>) -> Response {
+    let (open, idle) = state.db.state();
+    crate::metrics::database_pool(open, idle);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::metrics::render(),
+    )
+        .into_response()
 }
 
 /// A GraphQL-shaped error response for failures before execution.

@@ -390,6 +390,7 @@ impl VerificationService {
         match protection.limiter.check(&rules).await {
             Ok(Decision::Allowed) => Ok(()),
             Ok(Decision::Limited { layer, retry_after }) => {
+                crate::metrics::rate_limited(layer.as_str());
                 if layer == Layer::Country {
                     self.throttle_country(conn, tenant, &destination.country)
                         .await;
@@ -475,7 +476,23 @@ impl VerificationService {
             to: row.phone_number.clone(),
             ring_timeout: plan.ring_timeout,
         };
-        match gateway.place_call(&request).await {
+        let started = std::time::Instant::now();
+        let placed = gateway.place_call(&request).await;
+        crate::metrics::call(
+            gateway.name(),
+            match &placed {
+                Ok(_) => "placed",
+                Err(GatewayError::DestinationUnreachable(_)) => "destination_unreachable",
+                Err(GatewayError::DestinationNotPermitted(_)) => "destination_not_permitted",
+                Err(GatewayError::CallerIdRejected(_)) => "caller_id_rejected",
+                Err(GatewayError::Rejected(_)) => "rejected",
+                Err(GatewayError::Unavailable { .. }) => "unavailable",
+                Err(GatewayError::Misconfigured(_)) => "misconfigured",
+                Err(GatewayError::UnknownCall(_)) => "unknown_call",
+            },
+            started.elapsed(),
+        );
+        match placed {
             Ok(placed) => {
                 let calling = SessionStatus::Calling;
                 let updated = sessions::record_call_placed(
@@ -578,6 +595,7 @@ impl VerificationService {
         match self.protection.limiter.check(&rules).await {
             Ok(Decision::Allowed) => {}
             Ok(Decision::Limited { layer, retry_after }) => {
+                crate::metrics::rate_limited(layer.as_str());
                 return Err(AppError::RateLimited {
                     layer: layer.as_str(),
                     retry_after_seconds: retry_after.as_secs_f64().ceil() as u64,
