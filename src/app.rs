@@ -43,6 +43,8 @@ pub struct AppState {
     pub verification: Arc<VerificationService>,
     /// Present when the simulator is the configured gateway.
     pub simulator: Option<Arc<SimulatorGateway>>,
+    /// Turns true when the server shuts down; subscriptions then close with 1001.
+    pub going_away: watch::Receiver<bool>,
     /// Seals tenants' gateway credentials.
     pub master_key: Arc<MasterKey>,
     pub schema: AppSchema,
@@ -154,6 +156,8 @@ pub struct App {
     pub state: AppState,
     pub router: Router,
     tasks: Vec<JoinHandle<()>>,
+    /// Tells long-lived connections (subscriptions) that the server is going away.
+    going_away: watch::Sender<bool>,
 }
 
 impl App {
@@ -218,12 +222,14 @@ impl App {
                     .map_err(|err| StartError::Gateway(err.to_string()))?,
             ),
         ));
+        let (going_away, going_away_rx) = watch::channel(false);
         let mut state = AppState {
             config: config.clone(),
             db: database.clone(),
             signer: signer.clone(),
             verification: verification.clone(),
             simulator,
+            going_away: going_away_rx,
             master_key: Arc::new(master_key.clone()),
             schema: graphql::build_schema(None),
         };
@@ -238,6 +244,7 @@ impl App {
             state,
             router,
             tasks,
+            going_away,
         })
     }
 
@@ -256,6 +263,7 @@ impl App {
                 tracing::debug!(error = %err, "could not set TCP_NODELAY");
             }
         });
+        let going_away = self.going_away;
         let result = axum::serve(listener, service)
             .with_graceful_shutdown(async move {
                 while !*shutdown.borrow() {
@@ -263,6 +271,8 @@ impl App {
                         break;
                     }
                 }
+                // Requests in flight finish; subscriptions are told to go.
+                let _ = going_away.send(true);
             })
             .await;
         for task in self.tasks {

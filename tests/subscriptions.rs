@@ -367,3 +367,22 @@ async fn lockout_is_announced_and_ends_the_stream() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutting_down_closes_subscriptions_with_going_away() -> TestResult {
+    let app = TestApp::spawn_env(&[NO_RING]).await?;
+    let acme = app.tenant("acme").await?;
+    let (id, token) = app.start_session(&acme.pk, "+447400123456").await?;
+    let mut client = WsClient::ready(&app.base, &acme.pk).await?;
+    client.subscribe("s", &id, &token).await?;
+    client.next_status("s").await?;
+    let stopping = tokio::spawn(app.stop());
+    match client.next().await? {
+        Incoming::Closed(code, reason) => {
+            assert_eq!(code, Some(1001), "{reason}");
+        }
+        other => return Err(format!("expected a close, got {other:?}").into()),
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(10), stopping).await??;
+    Ok(())
+}

@@ -32,6 +32,8 @@ const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 const CLOSE_FORBIDDEN: u16 = 4403;
 const CLOSE_INIT_TIMEOUT: u16 = 4408;
 const CLOSE_NORMAL: u16 = 1000;
+/// The server is shutting down; clients reconnect (to another instance).
+const CLOSE_GOING_AWAY: u16 = 1001;
 
 /// The first protocol of the client's list that we speak.
 fn negotiate(headers: &HeaderMap) -> Option<WebSocketProtocols> {
@@ -137,8 +139,20 @@ async fn serve(
     let mut last_ping = Instant::now();
     let mut ticker = interval(tick_period(&limits));
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut going_away = state.going_away.clone();
     loop {
+        if *going_away.borrow_and_update() {
+            close(&mut sink, CLOSE_GOING_AWAY, "server shutting down", &limits).await;
+            return;
+        }
         tokio::select! {
+            changed = going_away.changed() => {
+                // A dropped sender means the server is gone too.
+                if changed.is_err() {
+                    close(&mut sink, CLOSE_GOING_AWAY, "server shutting down", &limits).await;
+                    return;
+                }
+            }
             outgoing = messages.next() => match outgoing {
                 Some(WsMessage::Text(text)) => {
                     if !send(&mut sink, Message::Text(text.into()), &limits).await {
