@@ -237,7 +237,8 @@ impl App {
         let tasks = vec![
             tokio::spawn(expire_overdue_sessions(verification.clone())),
             tokio::spawn(drain_call_events(verification, events_rx)),
-            tokio::spawn(reload_signing_keys(database, signer, master_key)),
+            tokio::spawn(reload_signing_keys(database.clone(), signer, master_key)),
+            tokio::spawn(clean_up_periodically(database, config.cleanup_interval)),
         ];
         let router = http::router(state.clone());
         Ok(Self {
@@ -349,6 +350,30 @@ async fn expire_overdue_sessions(service: Arc<VerificationService>) {
                     break;
                 }
             }
+        }
+    }
+}
+
+async fn clean_up_periodically(db: Database, every: Duration) {
+    let mut interval = tokio::time::interval(every);
+    loop {
+        interval.tick().await;
+        let cleaned = match db.system().await {
+            Ok(mut conn) => crate::maintenance::cleanup(&mut conn)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(err) => Err(err.to_string()),
+        };
+        match cleaned {
+            Ok(report) if report.sessions_purged + report.audit_events_pruned > 0 => {
+                tracing::info!(
+                    sessions_purged = report.sessions_purged,
+                    audit_events_pruned = report.audit_events_pruned,
+                    "cleaned up"
+                );
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "cleanup failed"),
         }
     }
 }

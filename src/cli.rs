@@ -7,7 +7,7 @@ use crate::app::{self, StartError};
 use crate::config::{Config, ConfigError};
 use crate::db::{self, DbConn, pool_numbers};
 use crate::error::AppError;
-use crate::{admin, demo, tenancy, tokens};
+use crate::{admin, demo, maintenance, tenancy, tokens};
 
 /// missedcall: phone-number verification by flash call.
 #[derive(Debug, Parser)]
@@ -39,6 +39,12 @@ pub enum Command {
     /// Manage JWT signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Purge phone numbers and addresses past each tenant's retention period and prune old
+    /// audit rows (serve does this every hour too).
+    Cleanup {
+        #[command(flatten)]
+        output: Output,
+    },
     /// Run the whole flow against a running local service, as a mobile app would.
     Demo(demo::DemoArgs),
 }
@@ -221,6 +227,28 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
                         created.publishable_key.key,
                         created.secret_key.key
                     )
+                },
+            );
+            Ok(())
+        }
+        Command::Cleanup { output } => {
+            let mut conn = connect(&config).await?;
+            let report = maintenance::cleanup(&mut conn)
+                .await
+                .map_err(AppError::from)?;
+            print(
+                output,
+                json!({"ran": report.ran, "sessionsPurged": report.sessions_purged,
+                       "auditEventsPruned": report.audit_events_pruned}),
+                || {
+                    if report.ran {
+                        format!(
+                            "purged {} sessions, pruned {} audit events",
+                            report.sessions_purged, report.audit_events_pruned
+                        )
+                    } else {
+                        "another instance is cleaning up; nothing done".to_owned()
+                    }
                 },
             );
             Ok(())

@@ -95,6 +95,8 @@ pub struct Config {
     pub blocked_prefixes: Vec<String>,
     /// Production: no introspection, no GraphiQL.
     pub production: bool,
+    /// How often `serve` purges and prunes past the retention periods.
+    pub cleanup_interval: Duration,
     /// When a tenant's approval hook keeps failing, it is skipped for a while.
     pub approval_breaker: BreakerSettings,
 }
@@ -288,6 +290,12 @@ impl Config {
             trusted_proxies: parse_trusted_proxies(&get)?,
             blocked_prefixes: parse_blocked_prefixes(&get)?,
             production: parse_flag(&get, "MISSEDCALL_PRODUCTION")?,
+            cleanup_interval: Duration::from_secs(parse_number(
+                &get,
+                "MISSEDCALL_CLEANUP_INTERVAL_SECONDS",
+                3600,
+                1..=86_400,
+            )?),
             approval_breaker: BreakerSettings {
                 failure_threshold: parse_number(
                     &get,

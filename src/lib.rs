@@ -17,6 +17,7 @@ pub mod graphql;
 pub mod http;
 pub mod limits;
 pub mod loadtest;
+pub mod maintenance;
 pub mod metrics;
 pub mod telemetry;
 pub mod tenancy;

@@ -61,6 +61,7 @@ pub struct SettingsChange {
     pub interception_timeout_seconds: Option<i32>,
     pub rate_limit_overrides: Option<RateLimitOverrides>,
     pub test_numbers_enabled: Option<bool>,
+    pub retention_days: Option<i32>,
 }
 
 #[derive(AsChangeset)]
@@ -77,6 +78,7 @@ struct Changes {
     interception_timeout_seconds: Option<i32>,
     rate_limit_overrides: Option<serde_json::Value>,
     test_numbers_enabled: Option<bool>,
+    retention_days: Option<i32>,
     updated_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -131,6 +133,7 @@ impl SettingsChange {
                 .rate_limit_overrides
                 .map(|o| serde_json::to_value(o).unwrap_or_default()),
             test_numbers_enabled: self.test_numbers_enabled,
+            retention_days: range("retentionDays", self.retention_days, 1..=3650)?,
             updated_at: chrono::Utc::now(),
         })
     }

@@ -101,6 +101,7 @@ diesel::table! {
         approval_timeout_ms -> Int4,
         approval_on_failure -> Text,
         test_numbers_enabled -> Bool,
+        retention_days -> Int4,
     }
 }
 
@@ -130,6 +131,7 @@ diesel::table! {
         verified_at -> Nullable<Timestamptz>,
         is_test -> Bool,
         metadata -> Nullable<Jsonb>,
+        purged_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -39,6 +39,8 @@ pub struct SessionRow {
     pub is_test: bool,
     /// What the app passed in `requestCall`'s `metadata`.
     pub metadata: Option<serde_json::Value>,
+    /// When its phone number and client address were purged after the retention period.
+    pub purged_at: Option<DateTime<Utc>>,
 }
 
 /// A session to create.

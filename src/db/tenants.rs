@@ -41,6 +41,8 @@ pub struct Tenant {
     /// `ALLOW` or `DENY`: what happens when the approval hook fails or times out.
     pub approval_on_failure: String,
     pub test_numbers_enabled: bool,
+    /// Days personal data and the audit trail are kept.
+    pub retention_days: i32,
 }
 
 impl Tenant {

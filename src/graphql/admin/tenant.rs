@@ -38,6 +38,8 @@ pub struct TenantSettingsInput {
     pub interception_timeout_seconds: Option<i32>,
     pub rate_limits: Option<RateLimitsInput>,
     pub test_numbers_enabled: Option<bool>,
+    /// Days phone numbers, client addresses and the audit trail are kept (1-3650).
+    pub retention_days: Option<i32>,
 }
 
 /// The approval hook to ask before each call.
@@ -132,6 +134,7 @@ impl TenantMutation {
                 daily_call_cap: r.daily_call_cap,
             }),
             test_numbers_enabled: input.test_numbers_enabled,
+            retention_days: input.retention_days,
         };
         let row = answer(admin::settings::update(&mut conn, principal.tenant.id, change).await)?;
         answer(view(&mut conn, &row).await)

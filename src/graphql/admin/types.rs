@@ -76,6 +76,8 @@ pub struct TenantSettings {
     pub rate_limits: RateLimits,
     /// Off: test numbers are ordinary numbers.
     pub test_numbers_enabled: bool,
+    /// Days phone numbers, client addresses and the audit trail are kept.
+    pub retention_days: i32,
 }
 
 /// What happens when the approval hook fails or does not answer in time.
@@ -176,6 +178,7 @@ impl Tenant {
                 interception_timeout_seconds: row.interception_timeout_seconds,
                 rate_limits: RateLimitOverrides::of(row).into(),
                 test_numbers_enabled: row.test_numbers_enabled,
+                retention_days: row.retention_days,
             },
             approval_hook: row.approval_url.as_ref().map(|url| ApprovalHook {
                 url: url.clone(),
