@@ -46,6 +46,45 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for catalogues and checks.
+    pub const ALL: [ErrorCode; 35] = [
+        Self::Unauthenticated,
+        Self::ApiKeyRevoked,
+        Self::TenantSuspended,
+        Self::Forbidden,
+        Self::BadRequest,
+        Self::GraphqlValidationFailed,
+        Self::InvalidInput,
+        Self::InvalidPhoneNumber,
+        Self::NumberTypeNotAllowed,
+        Self::CountryNotAllowed,
+        Self::InvalidAppSignature,
+        Self::NoCallerIdAvailable,
+        Self::PoolTooWeak,
+        Self::CallFailed,
+        Self::DestinationUnreachable,
+        Self::DestinationNotPermitted,
+        Self::GatewayUnavailable,
+        Self::SessionNotFound,
+        Self::InvalidSessionToken,
+        Self::SessionExpired,
+        Self::SessionLocked,
+        Self::AlreadyUsed,
+        Self::RateLimited,
+        Self::RateLimitUnavailable,
+        Self::PhoneLocked,
+        Self::DestinationBlocked,
+        Self::RequestDenied,
+        Self::MultipleVerifyNotAllowed,
+        Self::TooManyAliases,
+        Self::TooManySubscriptions,
+        Self::SubscriberTooSlow,
+        Self::NotFound,
+        Self::Conflict,
+        Self::ServiceUnavailable,
+        Self::InternalError,
+    ];
+
     /// The SCREAMING_SNAKE_CASE code put in `extensions.code`.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -15,6 +15,7 @@ pub mod events;
 pub mod gateway;
 pub mod graphql;
 pub mod http;
+pub mod i18n;
 pub mod limits;
 pub mod loadtest;
 pub mod maintenance;

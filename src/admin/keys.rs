@@ -28,13 +28,15 @@ pub async fn list(
         if prefix.len() > 64
             || !prefix
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
             return Err(AppError::InvalidInput(
-                "prefix is letters, digits and _".into(),
+                "prefix is letters, digits, _ and -".into(),
             ));
         }
-        query = query.filter(api_keys::prefix.like(format!("{prefix}%")));
+        // `_` is a wildcard in LIKE: match it literally.
+        let pattern = format!("{}%", prefix.replace('_', "\\_"));
+        query = query.filter(api_keys::prefix.like(pattern).escape('\\'));
     }
     Ok(query
         .order((api_keys::created_at.asc(), api_keys::id.asc()))

@@ -18,6 +18,7 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::error::ErrorCode;
 use crate::graphql::context::RequestAuth;
+use crate::i18n::{self, Language};
 use crate::verification::ClientInfo;
 
 /// Longest User-Agent kept with a session.
@@ -109,11 +110,20 @@ async fn graphql(
             .map(|agent| agent.chars().take(MAX_USER_AGENT_LEN).collect()),
     };
     let mut response = state.schema.execute(request.data(auth).data(client)).await;
-    // Parse and validation errors come from async-graphql without a code; give them one.
+    let language = Language::negotiate(header_text(header::ACCEPT_LANGUAGE));
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
+        // Parse and validation errors come from async-graphql without a code; give them one.
         if extensions.get("code").is_none() {
             extensions.set("code", ErrorCode::GraphqlValidationFailed.as_str());
+        }
+        let code = match extensions.get("code") {
+            Some(async_graphql::Value::String(name)) => i18n::code_named(name),
+            _ => None,
+        };
+        if let Some(translated) = code.and_then(|code| i18n::message(code, language)) {
+            extensions.set("detail", std::mem::take(&mut error.message));
+            error.message = translated.to_owned();
         }
     }
     Json(response).into_response()
