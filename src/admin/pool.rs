@@ -196,15 +196,3 @@ pub async fn remove(conn: &mut DbConn, tenant_id: Uuid, id: Uuid) -> AppResult<P
     .optional()?
     .ok_or(AppError::NotFound("pool number"))
 }
-
-/// One entry of the tenant.
-pub async fn find(conn: &mut DbConn, tenant_id: Uuid, id: Uuid) -> AppResult<PoolNumber> {
-    pool_numbers::table
-        .filter(pool_numbers::tenant_id.eq(tenant_id))
-        .filter(pool_numbers::id.eq(id))
-        .select(PoolNumber::as_select())
-        .first(conn)
-        .await
-        .optional()?
-        .ok_or(AppError::NotFound("pool number"))
-}

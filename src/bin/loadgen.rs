@@ -156,6 +156,65 @@ fn error_code(body: &Value) -> Option<String> {
 }
 
 impl Phone {
+    /// A phone for the service at `url`; `jwks` and `issuer` are needed only to check tokens.
+    fn new(http: reqwest::Client, url: &str, jwks: Value) -> Self {
+        Self {
+            http,
+            url: url.to_owned(),
+            jwks: Arc::new(Mutex::new(jwks)),
+            // The service's issuer is its public URL, which the token names.
+            issuer: url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// Asks for a call; the new session's id and token.
+    async fn request_call(&self, key: &str, phone: &str) -> Result<(String, String), String> {
+        let body = self
+            .gql(
+                key,
+                "mutation($p: String!) { requestCall(input: {phoneNumber: $p}) { sessionId sessionToken } }",
+                json!({"p": phone}),
+            )
+            .await?;
+        let field = |name: &str| {
+            body["data"]["requestCall"][name]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| "NO_SESSION".to_owned())
+        };
+        Ok((field("sessionId")?, field("sessionToken")?))
+    }
+
+    /// The caller ID the simulated phone saw for the session, waiting up to 10 s for the call.
+    async fn read_call(&self, phone: &str, session: &str) -> Result<String, String> {
+        let started = Instant::now();
+        loop {
+            let calls: Value = self
+                .http
+                .get(format!("{}/simulator/calls", self.url))
+                .query(&[("to", phone)])
+                .send()
+                .await
+                .map_err(|_| "TRANSPORT".to_owned())?
+                .json()
+                .await
+                .map_err(|_| "BODY".to_owned())?;
+            let found = calls.as_array().and_then(|calls| {
+                calls
+                    .iter()
+                    .find(|c| c["sessionId"].as_str() == Some(session))
+                    .and_then(|c| c["from"].as_str().map(str::to_owned))
+            });
+            if let Some(from) = found {
+                return Ok(from);
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                return Err("NO_CALL".to_owned());
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
     async fn gql(&self, key: &str, query: &str, variables: Value) -> Result<Value, String> {
         let response = self
             .http
@@ -178,53 +237,15 @@ impl Phone {
     /// One whole flow; records each operation's latency.
     async fn flow(&self, tenant: &Tenant, phone: &str, tally: &mut Tally) -> Result<(), String> {
         let started = Instant::now();
-        let body = self
-            .gql(
-                &tenant.pk,
-                "mutation($p: String!) { requestCall(input: {phoneNumber: $p}) { sessionId sessionToken } }",
-                json!({"p": phone}),
-            )
-            .await?;
+        let (session, token) = self.request_call(&tenant.pk, phone).await?;
         tally
             .ops
             .entry("requestCall")
             .or_default()
             .record(started.elapsed());
-        let session = body["data"]["requestCall"]["sessionId"]
-            .as_str()
-            .ok_or("NO_SESSION")?
-            .to_owned();
-        let token = body["data"]["requestCall"]["sessionToken"]
-            .as_str()
-            .ok_or("NO_SESSION")?
-            .to_owned();
 
         let started = Instant::now();
-        let caller_id = loop {
-            let calls: Value = self
-                .http
-                .get(format!("{}/simulator/calls", self.url))
-                .query(&[("to", phone)])
-                .send()
-                .await
-                .map_err(|_| "TRANSPORT".to_owned())?
-                .json()
-                .await
-                .map_err(|_| "BODY".to_owned())?;
-            let found = calls.as_array().and_then(|calls| {
-                calls
-                    .iter()
-                    .find(|c| c["sessionId"].as_str() == Some(session.as_str()))
-                    .and_then(|c| c["from"].as_str().map(str::to_owned))
-            });
-            if let Some(from) = found {
-                break from;
-            }
-            if started.elapsed() > Duration::from_secs(10) {
-                return Err("NO_CALL".to_owned());
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        };
+        let caller_id = self.read_call(phone, &session).await?;
         tally
             .ops
             .entry("readCall")
@@ -312,23 +333,13 @@ async fn run_flows(
         .pool_max_idle_per_host(concurrency)
         .tcp_nodelay(true)
         .build()?;
-    let (_, jwks_body) = {
-        let r = http
-            .get(format!("{}/.well-known/jwks.json", common.url))
-            .send()
-            .await?;
-        (r.status(), r.json::<Value>().await?)
-    };
-    let issuer = {
-        // The service's issuer is its public URL, which the token names.
-        common.url.trim_end_matches('/').to_owned()
-    };
-    let phone = Arc::new(Phone {
-        http,
-        url: common.url.clone(),
-        jwks: Arc::new(Mutex::new(jwks_body)),
-        issuer,
-    });
+    let jwks = http
+        .get(format!("{}/.well-known/jwks.json", common.url))
+        .send()
+        .await?
+        .json::<Value>()
+        .await?;
+    let phone = Arc::new(Phone::new(http, &common.url, jwks));
     let counter = Arc::new(AtomicU64::new(u64::from(rand::random::<u32>())));
     let deadline = Instant::now() + duration;
     let started = Instant::now();
@@ -453,13 +464,11 @@ async fn open_sessions(
     tenants: &[Tenant],
     count: usize,
 ) -> LoadResult<Vec<Watched>> {
-    let phone = Phone {
-        http: reqwest::Client::builder().tcp_nodelay(true).build()?,
-        url: common.url.clone(),
-        jwks: Arc::new(Mutex::new(Value::Null)),
-        issuer: String::new(),
-    };
-    let phone = Arc::new(phone);
+    let phone = Arc::new(Phone::new(
+        reqwest::Client::builder().tcp_nodelay(true).build()?,
+        &common.url,
+        Value::Null,
+    ));
     let next = Arc::new(AtomicU64::new(0));
     let start = u64::from(rand::random::<u32>());
     let mut tasks = Vec::new();
@@ -474,31 +483,17 @@ async fn open_sessions(
                 }
                 let tenant = (n as usize) % tenants.len();
                 let number = phone_number(start + n);
-                let body = phone
-                    .gql(
-                        &tenants[tenant].pk,
-                        "mutation($p: String!) { requestCall(input: {phoneNumber: $p}) { sessionId sessionToken } }",
-                        json!({"p": number}),
-                    )
+                let (session, token) = phone
+                    .request_call(&tenants[tenant].pk, &number)
                     .await
                     .map_err(|code| format!("requestCall: {code}"))?;
-                let session = body["data"]["requestCall"]["sessionId"].as_str().unwrap_or_default().to_owned();
-                let token = body["data"]["requestCall"]["sessionToken"].as_str().unwrap_or_default().to_owned();
-                let calls: Value = phone
-                    .http
-                    .get(format!("{}/simulator/calls", phone.url))
-                    .query(&[("to", number.as_str())])
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
-                let caller_id = calls
-                    .as_array()
-                    .and_then(|c| c.iter().find(|c| c["sessionId"].as_str() == Some(session.as_str())))
-                    .and_then(|c| c["from"].as_str())
-                    .ok_or("no simulated call")?
-                    .to_owned();
-                opened.push(Watched { tenant, session, token, caller_id });
+                let caller_id = phone.read_call(&number, &session).await?;
+                opened.push(Watched {
+                    tenant,
+                    session,
+                    token,
+                    caller_id,
+                });
             }
             LoadResult::Ok(opened)
         }));
@@ -610,13 +605,11 @@ async fn run_subscribers(
         );
     }
     // Verify every session at a steady rate; remember when each answer came.
-    let phone = Phone {
-        http: reqwest::Client::builder().tcp_nodelay(true).build()?,
-        url: common.url.clone(),
-        jwks: Arc::new(Mutex::new(Value::Null)),
-        issuer: String::new(),
-    };
-    let phone = Arc::new(phone);
+    let phone = Arc::new(Phone::new(
+        reqwest::Client::builder().tcp_nodelay(true).build()?,
+        &common.url,
+        Value::Null,
+    ));
     let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
     let verify_started = Instant::now();
     let mut answers = Vec::with_capacity(count);

@@ -28,14 +28,6 @@ impl Samples {
         self.micros.extend(other.micros);
     }
 
-    pub fn len(&self) -> usize {
-        self.micros.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.micros.is_empty()
-    }
-
     /// Nearest-rank percentiles; `None` without samples.
     pub fn summary(&self) -> Option<Summary> {
         if self.micros.is_empty() {

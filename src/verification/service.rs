@@ -191,30 +191,29 @@ impl VerificationService {
                 .await;
             conn = self.db.for_tenant(tenant.id).await?;
             if let Some(asked) = asked {
-                let (kind, detail) = match &asked.approval {
-                    Approval::Allowed {
-                        ring_timeout: Some(t),
-                    } => {
-                        ring_timeout = *t;
-                        (
-                            "request.approved",
-                            json!({"ringTimeoutSeconds": t.as_secs()}),
-                        )
+                // One detail object, with the fields each outcome adds.
+                let mut detail = serde_json::Map::new();
+                detail.insert("sessionId".into(), json!(session_id));
+                detail.insert("phone".into(), json!(phone::mask_phone(&destination.e164)));
+                if let Some(failure) = &asked.failure {
+                    detail.insert("hookFailure".into(), json!(failure));
+                }
+                let kind = match &asked.approval {
+                    Approval::Allowed { ring_timeout: hook } => {
+                        if let Some(hook) = hook {
+                            ring_timeout = *hook;
+                            detail.insert("ringTimeoutSeconds".into(), json!(hook.as_secs()));
+                        }
+                        "request.approved"
                     }
-                    Approval::Allowed { ring_timeout: None } => ("request.approved", json!({})),
-                    Approval::Denied { reason } => ("request.denied", json!({"reason": reason})),
+                    Approval::Denied { reason } => {
+                        detail.insert("reason".into(), json!(reason));
+                        "request.denied"
+                    }
                 };
-                let mut detail = detail;
-                if let (Some(failure), Some(map)) = (&asked.failure, detail.as_object_mut()) {
-                    map.insert("hookFailure".into(), json!(failure));
-                }
-                if let Some(map) = detail.as_object_mut() {
-                    map.insert("sessionId".into(), json!(session_id));
-                    map.insert("phone".into(), json!(phone::mask_phone(&destination.e164)));
-                }
                 let event = NewAuditEvent::new(tenant.id, kind)
                     .ip(client.ip.as_deref())
-                    .detail(detail);
+                    .detail(serde_json::Value::Object(detail));
                 audit_events::record(&mut conn, &event).await?;
                 if let Approval::Denied { reason } = asked.approval {
                     return Err(AppError::RequestDenied(reason));
