@@ -27,6 +27,7 @@ use crate::limits::{LocalLimiter, RateLimiter, RedisLimiter};
 use crate::tokens::TokenSigner;
 use crate::verification::VerificationService;
 use crate::verification::service::Protection;
+use crate::webhooks::worker::WebhookWorker;
 
 /// How often each instance re-reads signing keys, so a rotation reaches every instance.
 const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
@@ -156,6 +157,8 @@ pub struct App {
     pub state: AppState,
     pub router: Router,
     tasks: Vec<JoinHandle<()>>,
+    /// Sends webhooks; flushed, not aborted, on shutdown.
+    webhook_worker: JoinHandle<()>,
     /// Tells long-lived connections (subscriptions) that the server is going away.
     going_away: watch::Sender<bool>,
 }
@@ -234,6 +237,17 @@ impl App {
             schema: graphql::build_schema(None),
         };
         state.schema = graphql::build_schema(Some(state.clone()));
+        let webhook_worker = WebhookWorker::new(
+            database.clone(),
+            master_key.clone(),
+            config.webhooks.clone(),
+        )
+        .map_err(|err| StartError::Gateway(err.to_string()))?;
+        let webhook_worker = if config.webhooks.send {
+            tokio::spawn(webhook_worker.run(going_away.subscribe()))
+        } else {
+            tokio::spawn(async {})
+        };
         let tasks = vec![
             tokio::spawn(expire_overdue_sessions(verification.clone())),
             tokio::spawn(drain_call_events(verification, events_rx)),
@@ -245,6 +259,7 @@ impl App {
             state,
             router,
             tasks,
+            webhook_worker,
             going_away,
         })
     }
@@ -279,6 +294,8 @@ impl App {
         for task in self.tasks {
             task.abort();
         }
+        // The going-away signal also stops the webhook worker, which sends what is due first.
+        let _ = self.webhook_worker.await;
         result
     }
 }
@@ -365,10 +382,16 @@ async fn clean_up_periodically(db: Database, every: Duration) {
             Err(err) => Err(err.to_string()),
         };
         match cleaned {
-            Ok(report) if report.sessions_purged + report.audit_events_pruned > 0 => {
+            Ok(report)
+                if report.sessions_purged
+                    + report.audit_events_pruned
+                    + report.webhook_deliveries_pruned
+                    > 0 =>
+            {
                 tracing::info!(
                     sessions_purged = report.sessions_purged,
                     audit_events_pruned = report.audit_events_pruned,
+                    webhook_deliveries_pruned = report.webhook_deliveries_pruned,
                     "cleaned up"
                 );
             }

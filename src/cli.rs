@@ -239,12 +239,15 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
             print(
                 output,
                 json!({"ran": report.ran, "sessionsPurged": report.sessions_purged,
-                       "auditEventsPruned": report.audit_events_pruned}),
+                       "auditEventsPruned": report.audit_events_pruned,
+                       "webhookDeliveriesPruned": report.webhook_deliveries_pruned}),
                 || {
                     if report.ran {
                         format!(
-                            "purged {} sessions, pruned {} audit events",
-                            report.sessions_purged, report.audit_events_pruned
+                            "purged {} sessions, pruned {} audit events and {} webhook deliveries",
+                            report.sessions_purged,
+                            report.audit_events_pruned,
+                            report.webhook_deliveries_pruned
                         )
                     } else {
                         "another instance is cleaning up; nothing done".to_owned()

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::gateway::breaker::BreakerSettings;
 use crate::http::client_ip::IpNet;
 use crate::limits::policy::{LimitDefaults, LimitPolicy, WithoutStore};
+use crate::webhooks::WebhookSettings;
 
 /// Which telephony gateway places calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +100,8 @@ pub struct Config {
     pub cleanup_interval: Duration,
     /// When a tenant's approval hook keeps failing, it is skipped for a while.
     pub approval_breaker: BreakerSettings,
+    /// How tenant webhooks are sent and retried.
+    pub webhooks: WebhookSettings,
 }
 
 /// How the service treats a slow or failing gateway.
@@ -310,6 +313,7 @@ impl Config {
                     10..=3_600_000,
                 )?),
             },
+            webhooks: parse_webhooks(&get)?,
         })
     }
 }
@@ -421,6 +425,53 @@ fn parse_blocked_prefixes(
             }
         })
         .collect()
+}
+
+fn parse_webhooks(get: &impl Fn(&str) -> Option<String>) -> Result<WebhookSettings, ConfigError> {
+    let defaults = WebhookSettings::default();
+    let name = "MISSEDCALL_WEBHOOK_RETRY_DELAYS_MS";
+    let retry_delays = match get(name) {
+        None => defaults.retry_delays,
+        Some(text) => text
+            .split(',')
+            .map(|part| match part.trim().parse::<u64>() {
+                Ok(ms @ 1..=86_400_000) => Ok(Duration::from_millis(ms)),
+                _ => Err(ConfigError::Invalid {
+                    name,
+                    reason: format!("`{part}` is not a delay from 1 to 86400000 ms"),
+                }),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let ms = |name, default: Duration, range| {
+        parse_number(
+            get,
+            name,
+            u64::try_from(default.as_millis()).unwrap_or(u64::MAX),
+            range,
+        )
+        .map(Duration::from_millis)
+    };
+    Ok(WebhookSettings {
+        retry_delays,
+        give_up_after: ms(
+            "MISSEDCALL_WEBHOOK_GIVE_UP_AFTER_MS",
+            defaults.give_up_after,
+            1..=30 * 86_400_000,
+        )?,
+        timeout: ms(
+            "MISSEDCALL_WEBHOOK_TIMEOUT_MS",
+            defaults.timeout,
+            100..=60_000,
+        )?,
+        poll_interval: ms(
+            "MISSEDCALL_WEBHOOK_POLL_INTERVAL_MS",
+            defaults.poll_interval,
+            10..=60_000,
+        )?,
+        batch: defaults.batch,
+        send: !parse_flag(get, "MISSEDCALL_WEBHOOK_SENDER_OFF")?,
+    })
 }
 
 fn parse_number<T>(

@@ -25,3 +25,4 @@ pub mod tenancy;
 pub mod tokens;
 pub mod verification;
 pub mod webhook_signing;
+pub mod webhooks;

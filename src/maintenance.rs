@@ -1,8 +1,8 @@
 //! Housekeeping, from `missedcall cleanup` or on a schedule inside `serve`: overdue sessions are
 //! expired (the sweeper's job, also done here), phone numbers and client addresses are purged
-//! after each tenant's retention period, and audit rows older than it are pruned. Several
-//! instances may run it at once: one holds the advisory lock, the others skip the round, and
-//! rows are taken in batches with `SKIP LOCKED`.
+//! after each tenant's retention period, and audit rows and finished webhook deliveries older
+//! than it are pruned. Several instances may run it at once: one holds the advisory lock, the
+//! others skip the round, and rows are taken in batches with `SKIP LOCKED`.
 
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Bool};
@@ -22,6 +22,7 @@ pub struct CleanupReport {
     pub ran: bool,
     pub sessions_purged: u64,
     pub audit_events_pruned: u64,
+    pub webhook_deliveries_pruned: u64,
 }
 
 #[derive(QueryableByName)]
@@ -97,9 +98,22 @@ async fn run(conn: &mut DbConn) -> diesel::QueryResult<CleanupReport> {
          SELECT count(*) AS n FROM pruned",
     )
     .await?;
+    // Finished deliveries only: a pending one is still owed to its receiver.
+    let webhook_deliveries_pruned = in_batches(
+        conn,
+        "WITH due AS ( \
+           SELECT d.id FROM webhook_deliveries d JOIN tenants t ON t.id = d.tenant_id \
+           WHERE d.status <> 'PENDING' \
+             AND d.created_at < now() - make_interval(days => t.retention_days) \
+           LIMIT $1 FOR UPDATE OF d SKIP LOCKED), \
+         pruned AS (DELETE FROM webhook_deliveries d USING due WHERE d.id = due.id RETURNING 1) \
+         SELECT count(*) AS n FROM pruned",
+    )
+    .await?;
     Ok(CleanupReport {
         ran: true,
         sessions_purged,
         audit_events_pruned,
+        webhook_deliveries_pruned,
     })
 }

@@ -63,6 +63,12 @@ pub fn subscriptions(delta: f64) {
     gauge!("missedcall_subscriptions_open").increment(delta);
 }
 
+/// One webhook try: `delivered`, `retrying` or `failed` (given up), and how long it took.
+pub fn webhook(outcome: &'static str, elapsed: Duration) {
+    counter!("missedcall_webhook_deliveries_total", "outcome" => outcome).increment(1);
+    histogram!("missedcall_webhook_request_seconds").record(elapsed.as_secs_f64());
+}
+
 /// Database connections of this instance's pool.
 pub fn database_pool(open: u32, idle: u32) {
     gauge!("missedcall_db_connections", "state" => "open").set(f64::from(open));

@@ -40,6 +40,15 @@ pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
 }
 
+/// The three Standard Webhooks headers for one message, sent now as `timestamp`.
+pub fn headers(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> [(&'static str, String); 3] {
+    [
+        ("webhook-id", id.to_owned()),
+        ("webhook-timestamp", timestamp.to_string()),
+        ("webhook-signature", sign(key, id, timestamp, body)),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,7 +29,9 @@ async fn snapshot(app: &TestApp, tenant: &TestTenant) -> TestResult<String> {
            UNION ALL SELECT to_jsonb(c)::text FROM allowed_countries c WHERE tenant_id = '{id}' \
            UNION ALL SELECT to_jsonb(s)::text FROM verification_sessions s WHERE tenant_id = '{id}' \
            UNION ALL SELECT to_jsonb(e)::text FROM audit_events e WHERE tenant_id = '{id}' \
-           UNION ALL SELECT to_jsonb(n)::text FROM test_numbers n WHERE tenant_id = '{id}') q"
+           UNION ALL SELECT to_jsonb(n)::text FROM test_numbers n WHERE tenant_id = '{id}' \
+           UNION ALL SELECT to_jsonb(w)::text FROM webhook_endpoints w WHERE tenant_id = '{id}' \
+           UNION ALL SELECT to_jsonb(d)::text FROM webhook_deliveries d WHERE tenant_id = '{id}') q"
     );
     let mut conn = app.db.conn().await?;
     let row: Snapshot = diesel::sql_query(query).get_result(&mut conn).await?;
@@ -57,6 +59,8 @@ struct Owned {
     signature_id: String,
     key_id: String,
     session_id: String,
+    endpoint_id: String,
+    delivery_id: String,
 }
 
 async fn populate(app: &TestApp, tenant: &TestTenant) -> TestResult<Owned> {
@@ -95,7 +99,33 @@ async fn populate(app: &TestApp, tenant: &TestTenant) -> TestResult<Owned> {
         json!({}),
     )
     .await?;
+    // Nothing listens there; the endpoint is disabled once it has a delivery, so the delivery
+    // rests while the test looks at it.
+    let endpoint = ok(
+        app,
+        &tenant.sk,
+        "mutation { createWebhookEndpoint(input: {url: \"http://127.0.0.1:9/hooks\", \
+         events: [VERIFICATION_REQUESTED]}) { endpoint { id } } }",
+        json!({}),
+    )
+    .await?;
+    let endpoint_id = str_at(&endpoint, "/endpoint/id").ok_or("endpoint id")?;
     let (session_id, token) = app.start_session(&tenant.pk, PHONE).await?;
+    ok(
+        app,
+        &tenant.sk,
+        "mutation($id: ID!) { updateWebhookEndpoint(id: $id, input: {enabled: false}) { secret } }",
+        json!({"id": endpoint_id}),
+    )
+    .await?;
+    let deliveries = ok(
+        app,
+        &tenant.sk,
+        "{ webhookDeliveries { edges { node { id } } } }",
+        json!({}),
+    )
+    .await?;
+    let delivery_id = str_at(&deliveries, "/edges/0/node/id").ok_or("delivery id")?;
     // Let the simulated call finish so the session rests while the test looks at it.
     for _ in 0..200 {
         let body = app.session_status(&tenant.pk, &session_id, &token).await?;
@@ -110,6 +140,8 @@ async fn populate(app: &TestApp, tenant: &TestTenant) -> TestResult<Owned> {
         signature_id: str_at(&signature, "/id").ok_or("signature id")?,
         key_id: str_at(&key, "/apiKey/id").ok_or("key id")?,
         session_id,
+        endpoint_id,
+        delivery_id,
     })
 }
 
@@ -122,7 +154,23 @@ async fn another_tenants_objects_are_not_found_and_stay_unchanged() -> TestResul
     populate(&app, &b).await?;
     let before = snapshot(&app, &a).await?;
 
-    let by_id: [(&str, &str); 9] = [
+    let by_id: [(&str, &str); 13] = [
+        (
+            "mutation($id: ID!) { updateWebhookEndpoint(id: $id, input: {url: \"https://b.example/\"}) { secret } }",
+            &owned.endpoint_id,
+        ),
+        (
+            "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) { id } }",
+            &owned.endpoint_id,
+        ),
+        (
+            "mutation($id: ID!) { replayWebhookDelivery(id: $id) { id } }",
+            &owned.delivery_id,
+        ),
+        (
+            "query($id: ID!) { webhookDelivery(id: $id) { id payload } }",
+            &owned.delivery_id,
+        ),
         (
             "mutation($id: ID!) { removeTestNumber(id: $id) { id } }",
             &owned.test_number_id,
@@ -179,6 +227,8 @@ async fn another_tenants_objects_are_not_found_and_stay_unchanged() -> TestResul
         "{ auditLog(first: 100) { edges { node { id sessionId } } } }",
         "{ tenant { id slug } }",
         "{ testNumbers { id phoneNumber } }",
+        "{ webhookEndpoints { id url } }",
+        "{ webhookDeliveries(first: 100) { edges { node { id payload } } } }",
     ];
     let a_ids = [
         owned.test_number_id.as_str(),
@@ -186,6 +236,8 @@ async fn another_tenants_objects_are_not_found_and_stay_unchanged() -> TestResul
         owned.signature_id.as_str(),
         owned.key_id.as_str(),
         owned.session_id.as_str(),
+        owned.endpoint_id.as_str(),
+        owned.delivery_id.as_str(),
     ];
     for document in lists {
         let data = ok(&app, &b.sk, document, json!({})).await?;
@@ -1253,6 +1305,8 @@ async fn row_level_security_hides_other_tenants_rows_from_the_service_role() -> 
         ("verification_sessions", "tenant_id"),
         ("audit_events", "tenant_id"),
         ("test_numbers", "tenant_id"),
+        ("webhook_endpoints", "tenant_id"),
+        ("webhook_deliveries", "tenant_id"),
     ];
     // Declaring nothing shows nothing.
     for (table, _) in tables {

@@ -23,7 +23,7 @@ async fn migrations_apply_revert_and_reapply() -> TestResult {
 
     let mut conn = AsyncPgConnection::establish(&url).await?;
     let tables: Count = diesel::sql_query(TABLES).get_result(&mut conn).await?;
-    assert_eq!(tables.n, 9);
+    assert_eq!(tables.n, 11);
 
     let mut harness = AsyncMigrationHarness::new(conn);
     harness

@@ -29,6 +29,30 @@ pub fn validate_label(label: &str) -> AppResult<&str> {
     Ok(label)
 }
 
+/// Checks a URL the service will POST to: http(s), a host, no credentials, at most 2,000
+/// characters.
+pub fn validate_url(url: &str) -> AppResult<String> {
+    let url = url.trim();
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|_| AppError::InvalidInput("url is not a valid URL".into()))?;
+    if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none() {
+        return Err(AppError::InvalidInput(
+            "url must be http(s)://host/…".into(),
+        ));
+    }
+    if url.len() > 2000 {
+        return Err(AppError::InvalidInput(
+            "url is longer than 2000 characters".into(),
+        ));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(AppError::InvalidInput(
+            "url must not carry credentials".into(),
+        ));
+    }
+    Ok(url.to_owned())
+}
+
 /// Checks that `value` lies in `range`, naming the field when it does not.
 pub fn in_range(field: &str, value: i32, range: std::ops::RangeInclusive<i32>) -> AppResult<i32> {
     if range.contains(&value) {

@@ -78,7 +78,7 @@ pub struct Page<T> {
     pub has_next_page: bool,
 }
 
-fn split_page<T>(mut rows: Vec<T>, size: i64) -> Page<T> {
+pub fn split_page<T>(mut rows: Vec<T>, size: i64) -> Page<T> {
     let size = usize::try_from(size).unwrap_or(0);
     let has_next_page = rows.len() > size;
     rows.truncate(size);

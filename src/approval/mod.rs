@@ -152,27 +152,23 @@ impl ApprovalHooks {
         let body = serde_json::to_vec(request).map_err(|e| e.to_string())?;
         let id = format!("msg_{}", request.session_id.simple());
         let timestamp = chrono::Utc::now().timestamp();
-        let signature = webhook_signing::sign(&key, &id, timestamp, &body);
         let timeout =
             Duration::from_millis(u64::try_from(tenant.approval_timeout_ms).unwrap_or(2000));
-        let response = self
+        let mut request = self
             .http
             .post(url)
             .timeout(timeout)
-            .header("content-type", "application/json")
-            .header("webhook-id", &id)
-            .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    format!("no answer within {} ms", tenant.approval_timeout_ms)
-                } else {
-                    format!("request failed: {e}")
-                }
-            })?;
+            .header("content-type", "application/json");
+        for (name, value) in webhook_signing::headers(&key, &id, timestamp, &body) {
+            request = request.header(name, value);
+        }
+        let response = request.body(body).send().await.map_err(|e| {
+            if e.is_timeout() {
+                format!("no answer within {} ms", tenant.approval_timeout_ms)
+            } else {
+                format!("request failed: {e}")
+            }
+        })?;
         let status = response.status();
         if !status.is_success() {
             return Err(format!("answered HTTP {status}"));

@@ -27,28 +27,6 @@ fn aad(tenant_id: Uuid) -> Vec<u8> {
     [tenant_id.as_bytes().as_slice(), b"approval-hook"].concat()
 }
 
-fn validate_url(url: &str) -> AppResult<String> {
-    let url = url.trim();
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|_| AppError::InvalidInput("url is not a valid URL".into()))?;
-    if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none() {
-        return Err(AppError::InvalidInput(
-            "url must be http(s)://host/…".into(),
-        ));
-    }
-    if url.len() > 2000 {
-        return Err(AppError::InvalidInput(
-            "url is longer than 2000 characters".into(),
-        ));
-    }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(AppError::InvalidInput(
-            "url must not carry credentials".into(),
-        ));
-    }
-    Ok(url.to_owned())
-}
-
 /// Sets the hook; the secret, when one is created, is returned this once.
 pub async fn set(
     conn: &mut DbConn,
@@ -56,7 +34,7 @@ pub async fn set(
     tenant: &Tenant,
     settings: &HookSettings,
 ) -> AppResult<(Tenant, Option<String>)> {
-    let url = validate_url(&settings.url)?;
+    let url = crate::admin::validate_url(&settings.url)?;
     super::super::admin::in_range("timeoutMs", settings.timeout_ms, 100..=10_000)?;
     let new_secret = (settings.rotate_secret || tenant.approval_secret_sealed.is_none())
         .then(webhook_signing::new_secret);

@@ -11,6 +11,7 @@ pub mod scope;
 pub mod sessions;
 pub mod tenants;
 pub mod test_numbers;
+pub mod webhooks;
 
 use diesel::QueryableByName;
 use diesel::sql_types::BigInt;

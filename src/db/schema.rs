@@ -135,6 +135,41 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Uuid,
+        seq -> Int8,
+        event_id -> Uuid,
+        tenant_id -> Uuid,
+        endpoint_id -> Uuid,
+        event_type -> Text,
+        session_id -> Nullable<Uuid>,
+        payload -> Jsonb,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_attempt_at -> Nullable<Timestamptz>,
+        last_status_code -> Nullable<Int4>,
+        last_error -> Nullable<Text>,
+        delivered_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (id) {
+        id -> Uuid,
+        tenant_id -> Uuid,
+        url -> Text,
+        description -> Text,
+        events -> Array<Text>,
+        secret_sealed -> Bytea,
+        enabled -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(allowed_countries -> tenants (tenant_id));
 diesel::joinable!(api_keys -> tenants (tenant_id));
 diesel::joinable!(app_signatures -> tenants (tenant_id));
@@ -154,6 +189,8 @@ diesel::joinable!(audit_events -> verification_sessions (session_id));
 diesel::joinable!(pool_numbers -> tenants (tenant_id));
 diesel::joinable!(verification_sessions -> pool_numbers (pool_number_id));
 diesel::joinable!(verification_sessions -> tenants (tenant_id));
+diesel::joinable!(webhook_deliveries -> webhook_endpoints (endpoint_id));
+diesel::joinable!(webhook_endpoints -> tenants (tenant_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     allowed_countries,
@@ -165,4 +202,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     tenants,
     test_numbers,
     verification_sessions,
+    webhook_deliveries,
+    webhook_endpoints,
 );

@@ -26,6 +26,7 @@ pub struct QueryRoot(
     admin::statistics::StatisticsQuery,
     admin::operator::OperatorQuery,
     admin::test_numbers::TestNumbersQuery,
+    admin::webhooks::WebhooksQuery,
 );
 
 /// Mutation root, merged from the domains.
@@ -39,6 +40,7 @@ pub struct MutationRoot(
     admin::keys::KeysMutation,
     admin::operator::OperatorMutation,
     admin::test_numbers::TestNumbersMutation,
+    admin::webhooks::WebhooksMutation,
 );
 
 /// Subscription root, merged from the domains.

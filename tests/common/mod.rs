@@ -4,6 +4,7 @@
 
 pub mod fake_twilio;
 pub mod own_redis;
+pub mod webhook_receiver;
 pub mod ws;
 
 use std::time::Duration;

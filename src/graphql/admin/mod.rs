@@ -10,6 +10,7 @@ pub mod statistics;
 pub mod tenant;
 pub mod test_numbers;
 pub mod types;
+pub mod webhooks;
 
 use async_graphql::{Context, ErrorExtensions};
 use uuid::Uuid;
