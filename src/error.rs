@@ -289,6 +289,9 @@ impl From<diesel::result::Error> for AppError {
     fn from(err: diesel::result::Error) -> Self {
         match err {
             diesel::result::Error::NotFound => Self::NotFound("record"),
+            other if crate::db::is_connection_lost(&other) => {
+                Self::Unavailable(format!("database connection lost: {other}"))
+            }
             other => Self::Internal(format!("database: {other}")),
         }
     }

@@ -168,6 +168,31 @@ pub async fn build_pool(url: &str, max_size: u32) -> Result<DbPool, DbSetupError
         .map_err(|err| DbSetupError::Pool(err.to_string()))
 }
 
+/// True when a diesel error means Postgres went away (restart, failover, cut connection) rather
+/// than the statement being wrong: the request may simply be tried again.
+pub fn is_connection_lost(err: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    const GONE: [&str; 8] = [
+        "terminating connection",
+        "the database system is shutting down",
+        "the database system is starting up",
+        "the database system is in recovery mode",
+        "server closed the connection",
+        "connection closed",
+        "error communicating with the server",
+        "broken pipe",
+    ];
+    match err {
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
+        Error::DatabaseError(_, info) => {
+            let message = info.message().to_ascii_lowercase();
+            GONE.iter().any(|gone| message.contains(gone))
+        }
+        Error::BrokenTransactionManager => true,
+        _ => false,
+    }
+}
+
 /// True when a diesel error is a unique-constraint violation (a client conflict, not a fault).
 pub fn is_unique_violation(err: &diesel::result::Error) -> bool {
     matches!(

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_twilio;
+pub mod own_postgres;
 pub mod own_redis;
 pub mod webhook_receiver;
 pub mod ws;
