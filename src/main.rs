@@ -16,7 +16,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    missedcall::telemetry::init(config.log_format);
+    let _telemetry = missedcall::telemetry::init(config.log_format);
     match cli::run(cli, config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
