@@ -61,10 +61,10 @@ async fn serve(db: &TestDb, port: u16) -> TestResult<Service> {
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     for _ in 0..300 {
-        if let Ok(response) = http.get(format!("{base}/readyz")).send().await {
-            if response.status().is_success() {
-                return Ok(Service { child, base });
-            }
+        if let Ok(response) = http.get(format!("{base}/readyz")).send().await
+            && response.status().is_success()
+        {
+            return Ok(Service { child, base });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
