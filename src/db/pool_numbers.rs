@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Text, Uuid as SqlUuid};
+use diesel::sql_types::Uuid as SqlUuid;
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
@@ -59,20 +59,39 @@ pub async fn claim_next(
     tenant_id: Uuid,
     destination_country: &str,
 ) -> QueryResult<Option<PoolNumber>> {
-    diesel::sql_query(
-        "UPDATE pool_numbers SET last_used_at = now(), call_count = call_count + 1 \
-         WHERE id = (SELECT id FROM pool_numbers \
-                     WHERE tenant_id = $1 AND active \
-                       AND (cooldown_until IS NULL OR cooldown_until <= now()) \
-                     ORDER BY (country = $2) DESC, last_used_at ASC NULLS FIRST, id \
-                     LIMIT 1) \
-         RETURNING *",
-    )
-    .bind::<SqlUuid, _>(tenant_id)
-    .bind::<Text, _>(destination_country)
-    .get_result(conn)
-    .await
-    .optional()
+    use pool_numbers as p;
+    let candidate = diesel::alias!(pool_numbers as candidate);
+    let next = candidate
+        .filter(candidate.field(p::tenant_id).eq(tenant_id))
+        .filter(candidate.field(p::active).eq(true))
+        .filter(
+            candidate
+                .field(p::cooldown_until)
+                .is_null()
+                .or(candidate.field(p::cooldown_until).le(diesel::dsl::now)),
+        )
+        .order((
+            candidate
+                .field(p::country)
+                .eq(destination_country.to_owned())
+                .desc(),
+            candidate.field(p::last_used_at).asc().nulls_first(),
+            candidate.field(p::id).asc(),
+        ))
+        .select(candidate.field(p::id))
+        .limit(1)
+        .single_value();
+    // Through the query builder, so diesel-async prepares it once per connection.
+    diesel::update(p::table)
+        .filter(p::id.nullable().eq(next))
+        .set((
+            p::last_used_at.eq(diesel::dsl::now),
+            p::call_count.eq(p::call_count + 1),
+        ))
+        .returning(PoolNumber::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
 }
 
 /// The tenant's active entries (in or out of cooldown): what the app may see ringing.

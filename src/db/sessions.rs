@@ -9,6 +9,20 @@ use super::DbConn;
 use super::audit_events::NewAuditEvent;
 use super::schema::verification_sessions as vs;
 
+diesel::define_sql_function! {
+    /// The first of the two that is not null.
+    fn coalesce<T: diesel::sql_types::SingleValue>(x: diesel::sql_types::Nullable<T>, y: T) -> T;
+}
+
+diesel::define_sql_function! {
+    fn hashtextextended(text: diesel::sql_types::Text, seed: diesel::sql_types::BigInt) -> diesel::sql_types::BigInt;
+}
+
+diesel::define_sql_function! {
+    /// Returns `void`; only ever executed, never loaded.
+    fn pg_advisory_xact_lock(key: diesel::sql_types::BigInt) -> diesel::sql_types::Bool;
+}
+
 /// A session row.
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = vs)]
@@ -202,18 +216,16 @@ pub async fn record_call_progress(
     call_status: &str,
     new_status: Option<&str>,
 ) -> QueryResult<SessionRow> {
-    use diesel::sql_types::{Nullable, Text, Uuid as SqlUuid};
-    diesel::sql_query(
-        "UPDATE verification_sessions SET call_status = $2, \
-         gateway_call_id = COALESCE(gateway_call_id, $3), status = COALESCE($4, status), \
-         updated_at = now() WHERE id = $1 RETURNING *",
-    )
-    .bind::<SqlUuid, _>(id)
-    .bind::<Text, _>(call_status)
-    .bind::<Text, _>(call_id)
-    .bind::<Nullable<Text>, _>(new_status)
-    .get_result(conn)
-    .await
+    diesel::update(vs::table.find(id))
+        .set((
+            vs::call_status.eq(Some(call_status)),
+            vs::gateway_call_id.eq(coalesce(vs::gateway_call_id, call_id).nullable()),
+            vs::status.eq(coalesce(new_status, vs::status)),
+            vs::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(SessionRow::as_returning())
+        .get_result(conn)
+        .await
 }
 
 /// Counts an attempt on a locked row; returns the new attempt count.
@@ -301,10 +313,11 @@ pub async fn recent_failures(
 /// Serializes the verifies of one phone number until the transaction ends, so attempts
 /// across its sessions are counted exactly.
 pub async fn lock_phone(conn: &mut DbConn, tenant_id: Uuid, phone_number: &str) -> QueryResult<()> {
-    use diesel::sql_types::Text;
-    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind::<Text, _>(format!("verify:{tenant_id}:{phone_number}"))
-        .execute(conn)
-        .await?;
+    diesel::select(pg_advisory_xact_lock(hashtextextended(
+        format!("verify:{tenant_id}:{phone_number}"),
+        0,
+    )))
+    .execute(conn)
+    .await?;
     Ok(())
 }
