@@ -383,12 +383,14 @@ async fn clean_up_periodically(db: Database, every: Duration) {
         };
         match cleaned {
             Ok(report)
-                if report.sessions_purged
+                if report.sessions_expired
+                    + report.sessions_purged
                     + report.audit_events_pruned
                     + report.webhook_deliveries_pruned
                     > 0 =>
             {
                 tracing::info!(
+                    sessions_expired = report.sessions_expired,
                     sessions_purged = report.sessions_purged,
                     audit_events_pruned = report.audit_events_pruned,
                     webhook_deliveries_pruned = report.webhook_deliveries_pruned,

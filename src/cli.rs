@@ -39,8 +39,8 @@ pub enum Command {
     /// Manage JWT signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Purge phone numbers and addresses past each tenant's retention period and prune old
-    /// audit rows (serve does this every hour too).
+    /// Expire overdue sessions, purge phone numbers and addresses past each tenant's retention
+    /// period, and prune old audit rows and webhook deliveries (serve does this every hour too).
     Cleanup {
         #[command(flatten)]
         output: Output,
@@ -238,13 +238,15 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
                 .map_err(AppError::from)?;
             print(
                 output,
-                json!({"ran": report.ran, "sessionsPurged": report.sessions_purged,
+                json!({"ran": report.ran, "sessionsExpired": report.sessions_expired,
+                       "sessionsPurged": report.sessions_purged,
                        "auditEventsPruned": report.audit_events_pruned,
                        "webhookDeliveriesPruned": report.webhook_deliveries_pruned}),
                 || {
                     if report.ran {
                         format!(
-                            "purged {} sessions, pruned {} audit events and {} webhook deliveries",
+                            "expired {} sessions, purged {}, pruned {} audit events and {} webhook deliveries",
+                            report.sessions_expired,
                             report.sessions_purged,
                             report.audit_events_pruned,
                             report.webhook_deliveries_pruned

@@ -8,7 +8,8 @@ use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Bool};
 use diesel_async::RunQueryDsl;
 
-use crate::db::DbConn;
+use crate::db::{DbConn, sessions};
+use crate::verification::SessionStatus;
 
 /// Held while a cleanup runs, so instances take turns.
 const CLEANUP_LOCK: i64 = 0x6d69_7373_6564_0002;
@@ -20,6 +21,7 @@ const BATCH: i64 = 1000;
 pub struct CleanupReport {
     /// False when another instance was already cleaning up.
     pub ran: bool,
+    pub sessions_expired: u64,
     pub sessions_purged: u64,
     pub audit_events_pruned: u64,
     pub webhook_deliveries_pruned: u64,
@@ -71,6 +73,18 @@ pub async fn cleanup(conn: &mut DbConn) -> diesel::QueryResult<CleanupReport> {
 }
 
 async fn run(conn: &mut DbConn) -> diesel::QueryResult<CleanupReport> {
+    let expired = SessionStatus::Expired;
+    let mut sessions_expired = 0u64;
+    loop {
+        let batch =
+            sessions::expire_overdue(conn, &expired.source_names(), expired.as_str(), BATCH)
+                .await?
+                .len();
+        sessions_expired += u64::try_from(batch).unwrap_or(0);
+        if i64::try_from(batch).unwrap_or(0) < BATCH {
+            break;
+        }
+    }
     // Phone numbers keep their country code and last two digits, for support and statistics.
     let sessions_purged = in_batches(
         conn,
@@ -112,6 +126,7 @@ async fn run(conn: &mut DbConn) -> diesel::QueryResult<CleanupReport> {
     .await?;
     Ok(CleanupReport {
         ran: true,
+        sessions_expired,
         sessions_purged,
         audit_events_pruned,
         webhook_deliveries_pruned,

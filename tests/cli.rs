@@ -15,6 +15,16 @@ struct Service {
     base: String,
 }
 
+impl Drop for Service {
+    /// A failing test must not leave the service running.
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn env(db: &TestDb, port: u16) -> Vec<(&'static str, String)> {
     vec![
         ("DATABASE_URL", db.url.clone()),

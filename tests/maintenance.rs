@@ -1,5 +1,5 @@
-//! Cleanup: personal data purged and audit rows pruned after each tenant's retention period,
-//! safely from several places at once.
+//! Cleanup: overdue sessions expired, personal data purged and audit rows pruned after each
+//! tenant's retention period, safely from several places at once.
 
 mod common;
 
@@ -110,6 +110,27 @@ async fn personal_data_goes_after_the_retention_period() -> TestResult {
     let again = maintenance::cleanup(&mut conn).await?;
     assert!(again.ran);
     assert_eq!((again.sessions_purged, again.audit_events_pruned), (0, 0));
+
+    // With no service running to expire them, cleanup expires the sessions that ran out.
+    let mut app = app;
+    if let Some(server) = app.server.take() {
+        server.stop().await;
+    }
+    app.sql(&format!(
+        "UPDATE verification_sessions SET expires_at = now() - interval '1 second' \
+         WHERE id IN ('{recent_long}', '{recent_short}')"
+    ))
+    .await?;
+    let report = maintenance::cleanup(&mut conn).await?;
+    assert_eq!(report.sessions_expired, 2, "{report:?}");
+    let expired = app
+        .count(&format!(
+            "SELECT count(*) AS n FROM verification_sessions WHERE status = 'EXPIRED' \
+             AND id IN ('{recent_long}', '{recent_short}')"
+        ))
+        .await?;
+    assert_eq!(expired, 2);
+    assert_eq!(maintenance::cleanup(&mut conn).await?.sessions_expired, 0);
     app.stop().await;
     Ok(())
 }

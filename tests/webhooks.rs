@@ -95,6 +95,19 @@ fn by_session(received: &[Received]) -> HashMap<String, Vec<String>> {
     sessions
 }
 
+/// Polls a count until `done` holds (for up to ten seconds); the last count.
+async fn eventually(app: &TestApp, sql: &str, done: impl Fn(i64) -> bool) -> TestResult<i64> {
+    let mut n = app.count(sql).await?;
+    for _ in 0..500 {
+        if done(n) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        n = app.count(sql).await?;
+    }
+    Ok(n)
+}
+
 async fn deliveries(app: &TestApp, tenant: &TestTenant, filter: Value) -> TestResult<Vec<Value>> {
     let body = app
         .gql(
@@ -530,16 +543,7 @@ async fn a_receiver_gone_for_an_hour_gets_everything_in_order() -> TestResult {
     for flow in flows {
         sessions.push(flow.await??);
     }
-    for _ in 0..200 {
-        if app
-            .count("SELECT count(*) AS n FROM webhook_deliveries WHERE attempts >= 2 AND last_error LIKE 'request failed%'")
-            .await?
-            >= 12
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(&app, "SELECT count(*) AS n FROM webhook_deliveries WHERE attempts >= 2 AND last_error LIKE 'request failed%'", |n| n >= 12).await?;
     // An hour passes: the events are an hour old, still well within the day of retries.
     app.sql("UPDATE webhook_deliveries SET created_at = created_at - interval '1 hour'")
         .await?;
@@ -562,16 +566,12 @@ async fn a_receiver_gone_for_an_hour_gets_everything_in_order() -> TestResult {
             ["verification.requested", "verification.verified"]
         );
     }
-    for _ in 0..100 {
-        if app
-            .count("SELECT count(*) AS n FROM webhook_deliveries WHERE status <> 'DELIVERED'")
-            .await?
-            == 0
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        &app,
+        "SELECT count(*) AS n FROM webhook_deliveries WHERE status <> 'DELIVERED'",
+        |n| n == 0,
+    )
+    .await?;
     assert_eq!(
         app.count("SELECT count(*) AS n FROM webhook_deliveries WHERE status = 'DELIVERED'")
             .await?,
@@ -600,16 +600,12 @@ async fn deliveries_are_given_up_after_a_day_and_can_be_replayed() -> TestResult
          WHERE event_type = 'verification.requested'",
     )
     .await?;
-    for _ in 0..200 {
-        if app
-            .count("SELECT count(*) AS n FROM webhook_deliveries WHERE status = 'FAILED'")
-            .await?
-            == 1
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        &app,
+        "SELECT count(*) AS n FROM webhook_deliveries WHERE status = 'FAILED'",
+        |n| n == 1,
+    )
+    .await?;
     let failed = deliveries(&app, &tenant, json!({"status": "FAILED"})).await?;
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0]["eventType"], json!("verification.requested"));
@@ -718,16 +714,12 @@ async fn nothing_is_lost_when_the_sender_dies_mid_delivery() -> TestResult {
         by_session(&received)[&session],
         ["verification.requested", "verification.verified"]
     );
-    for _ in 0..100 {
-        if app
-            .count("SELECT count(*) AS n FROM webhook_deliveries WHERE status = 'DELIVERED'")
-            .await?
-            == 2
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        &app,
+        "SELECT count(*) AS n FROM webhook_deliveries WHERE status = 'DELIVERED'",
+        |n| n == 2,
+    )
+    .await?;
     assert_eq!(
         app.count("SELECT count(*) AS n FROM webhook_deliveries WHERE status = 'DELIVERED'")
             .await?,
@@ -819,16 +811,12 @@ async fn cleanup_prunes_finished_deliveries_past_retention_only() -> TestResult 
             by_session(r).get(&session).map(Vec::len) == Some(2)
         })
         .await?;
-    for _ in 0..100 {
-        if app
-            .count("SELECT count(*) AS n FROM webhook_deliveries WHERE status = 'DELIVERED'")
-            .await?
-            == 2
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        &app,
+        "SELECT count(*) AS n FROM webhook_deliveries WHERE status = 'DELIVERED'",
+        |n| n == 2,
+    )
+    .await?;
     // Fixture: the requested event was delivered 40 days ago (past the 30-day retention); the
     // verified one is still owed from 40 days ago (its endpoint is off, so it stays owed).
     app.sql(&format!(
