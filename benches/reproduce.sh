@@ -86,7 +86,7 @@ if command -v perf >/dev/null && perf record -o /dev/null -e cpu-clock true >/de
     | grep -E '^ +[0-9]' | head -12 | tee -a "$OUT/summary.txt"; } || true
   { perf report -i "$OUT/perf.data" --no-children --comm postgres --sort sym --stdio -g none \
     2>/dev/null | grep -E '^ +[0-9]' | head -30 >"$OUT/profile-postgres.txt"; } || true
-  { perf report -i "$OUT/perf.data" --no-children --comm missedcall --sort sym --stdio -g none \
+  { perf report -i "$OUT/perf.data" --no-children --pid "$SERVICE_PID" --sort sym --stdio -g none \
     2>/dev/null | grep -E '^ +[0-9]' | head -30 >"$OUT/profile-service.txt"; } || true
 fi
 

@@ -629,14 +629,22 @@ async fn run_subscribers(
             (result.is_ok(), Instant::now())
         }));
     }
+    let mut answered = Vec::with_capacity(count);
+    for answer in answers {
+        answered.push(answer.await?);
+    }
+    // Subscribers that never get their event count as failures: all of them share one deadline.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let mut delays = Samples::default();
     let mut failures = 0;
-    for (answer, subscriber) in answers.into_iter().zip(subscribers) {
-        let (ok, answered) = answer.await?;
-        // A subscriber that never got its event counts as a failure, not a hang.
-        let event = tokio::time::timeout(Duration::from_secs(10), subscriber).await;
-        match (ok, event) {
-            (true, Ok(Ok(Ok(event)))) => delays.record(event.saturating_duration_since(answered)),
+    for ((ok, answered), subscriber) in answered.into_iter().zip(subscribers) {
+        if !ok {
+            subscriber.abort();
+            failures += 1;
+            continue;
+        }
+        match tokio::time::timeout_at(deadline, subscriber).await {
+            Ok(Ok(Ok(event))) => delays.record(event.saturating_duration_since(answered)),
             _ => failures += 1,
         }
     }
