@@ -512,7 +512,9 @@ async fn subscriber(
     session: String,
     token: String,
     ready: tokio::sync::mpsc::UnboundedSender<()>,
+    arrival: tokio::sync::OwnedSemaphorePermit,
 ) -> LoadResult<Instant> {
+    let mut arrival = Some(arrival);
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -541,6 +543,7 @@ async fn subscriber(
             Some("next") => {
                 if !announced {
                     announced = true;
+                    arrival.take();
                     let _ = ready.send(());
                 }
                 if value["payload"]["data"]["sessionStatus"]["status"] == "VERIFIED" {
@@ -569,18 +572,18 @@ async fn run_subscribers(
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut subscribers = Vec::with_capacity(count);
     let connect_started = Instant::now();
-    for (n, watched) in sessions.iter().enumerate() {
+    // Clients arrive as fast as the service takes them: at most 64 handshakes in flight.
+    let arriving = Arc::new(tokio::sync::Semaphore::new(64));
+    for watched in &sessions {
+        let arrival = arriving.clone().acquire_owned().await?;
         subscribers.push(tokio::spawn(subscriber(
             common.url.clone(),
             tenants[watched.tenant].pk.clone(),
             watched.session.clone(),
             watched.token.clone(),
             ready_tx.clone(),
+            arrival,
         )));
-        // Open them at a steady pace, as clients arrive, rather than all in one instant.
-        if n % 100 == 99 {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
     }
     let mut held = 0;
     while held < count {
