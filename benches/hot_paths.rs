@@ -5,7 +5,6 @@
 //! `cargo bench --bench hot_paths`
 // The merged GraphQL roots nest deeply; the default limit is too low to lay out their futures.
 #![recursion_limit = "256"]
-
 // A benchmark whose set-up fails has nothing to measure: stopping at once is right.
 #![allow(clippy::expect_used)]
 
