@@ -157,8 +157,9 @@ pub struct App {
     pub state: AppState,
     pub router: Router,
     tasks: Vec<JoinHandle<()>>,
-    /// Sends webhooks; flushed, not aborted, on shutdown.
-    webhook_worker: JoinHandle<()>,
+    /// Sends webhooks (unless this instance leaves that to others); flushed, not aborted, on
+    /// shutdown.
+    webhook_worker: Option<JoinHandle<()>>,
     /// Tells long-lived connections (subscriptions) that the server is going away.
     going_away: watch::Sender<bool>,
 }
@@ -237,16 +238,16 @@ impl App {
             schema: graphql::build_schema(None),
         };
         state.schema = graphql::build_schema(Some(state.clone()));
-        let webhook_worker = WebhookWorker::new(
-            database.clone(),
-            master_key.clone(),
-            config.webhooks.clone(),
-        )
-        .map_err(|err| StartError::Gateway(err.to_string()))?;
         let webhook_worker = if config.webhooks.send {
-            tokio::spawn(webhook_worker.run(going_away.subscribe()))
+            let worker = WebhookWorker::new(
+                database.clone(),
+                master_key.clone(),
+                config.webhooks.clone(),
+            )
+            .map_err(|err| StartError::Gateway(err.to_string()))?;
+            Some(tokio::spawn(worker.run(going_away.subscribe())))
         } else {
-            tokio::spawn(async {})
+            None
         };
         let tasks = vec![
             tokio::spawn(expire_overdue_sessions(verification.clone())),
@@ -295,7 +296,9 @@ impl App {
             task.abort();
         }
         // The going-away signal also stops the webhook worker, which sends what is due first.
-        let _ = self.webhook_worker.await;
+        if let Some(worker) = self.webhook_worker {
+            let _ = worker.await;
+        }
         result
     }
 }

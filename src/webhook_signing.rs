@@ -7,6 +7,9 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::crypto::{CryptoError, MasterKey};
 
 /// Bytes of a new secret.
 const SECRET_BYTES: usize = 32;
@@ -24,6 +27,35 @@ pub fn secret_key(secret: &str) -> Option<Vec<u8>> {
     STANDARD
         .decode(secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret))
         .ok()
+}
+
+/// A new secret sealed with the master key under `aad`: the shown form (for the admin, once)
+/// and the sealed bytes (for the database).
+pub fn new_sealed_secret(
+    master: &MasterKey,
+    aad: &[u8],
+) -> Result<(Zeroizing<String>, Vec<u8>), CryptoError> {
+    let secret = Zeroizing::new(new_secret());
+    let sealed = master.seal(secret.as_bytes(), aad)?;
+    Ok((secret, sealed))
+}
+
+/// The signing key of a secret sealed by [`new_sealed_secret`] under `aad`; what `what` names
+/// goes into the error.
+pub fn open_sealed_key(
+    master: &MasterKey,
+    sealed: &[u8],
+    aad: &[u8],
+    what: &str,
+) -> Result<Zeroizing<Vec<u8>>, String> {
+    let plain = master
+        .open(sealed, aad)
+        .map_err(|e| format!("{what} secret: {e}"))?;
+    std::str::from_utf8(&plain)
+        .ok()
+        .and_then(secret_key)
+        .map(Zeroizing::new)
+        .ok_or_else(|| format!("the {what} secret is malformed"))
 }
 
 /// The `webhook-signature` value for one message.

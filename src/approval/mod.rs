@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-use zeroize::Zeroizing;
 
 use crate::crypto::MasterKey;
 use crate::db::tenants::Tenant;
@@ -143,12 +142,8 @@ impl ApprovalHooks {
         url: &str,
         request: &ApprovalRequest<'_>,
     ) -> Result<Approval, String> {
-        let secret = settings::open_secret(&self.master_key, tenant)
-            .map_err(|e| e.to_string())?
+        let key = settings::open_key(&self.master_key, tenant)?
             .ok_or("the approval hook has no secret")?;
-        let key = Zeroizing::new(
-            webhook_signing::secret_key(&secret).ok_or("the approval secret is malformed")?,
-        );
         let body = serde_json::to_vec(request).map_err(|e| e.to_string())?;
         let id = format!("msg_{}", request.session_id.simple());
         let timestamp = chrono::Utc::now().timestamp();

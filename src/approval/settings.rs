@@ -36,15 +36,13 @@ pub async fn set(
 ) -> AppResult<(Tenant, Option<String>)> {
     let url = crate::admin::validate_url(&settings.url)?;
     super::super::admin::in_range("timeoutMs", settings.timeout_ms, 100..=10_000)?;
-    let new_secret = (settings.rotate_secret || tenant.approval_secret_sealed.is_none())
-        .then(webhook_signing::new_secret);
-    let sealed = match &new_secret {
-        Some(secret) => Some(
-            master
-                .seal(secret.as_bytes(), &aad(tenant.id))
-                .map_err(|e| AppError::Internal(e.to_string()))?,
-        ),
-        None => tenant.approval_secret_sealed.clone(),
+    let (new_secret, sealed) = if settings.rotate_secret || tenant.approval_secret_sealed.is_none()
+    {
+        let (secret, sealed) = webhook_signing::new_sealed_secret(master, &aad(tenant.id))
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        (Some(secret.to_string()), Some(sealed))
+    } else {
+        (None, tenant.approval_secret_sealed.clone())
     };
     let row = diesel::update(tenants::table.find(tenant.id))
         .set((
@@ -77,18 +75,14 @@ pub async fn remove(conn: &mut DbConn, tenant_id: Uuid) -> AppResult<Tenant> {
         .ok_or(AppError::NotFound("tenant"))
 }
 
-/// The hook's secret in its shown form (`whsec_…`).
-pub fn open_secret(
+/// The hook's signing key, when it has a secret.
+pub fn open_key(
     master: &MasterKey,
     tenant: &Tenant,
-) -> AppResult<Option<zeroize::Zeroizing<String>>> {
-    let Some(sealed) = &tenant.approval_secret_sealed else {
-        return Ok(None);
-    };
-    let plain = master
-        .open(sealed, &aad(tenant.id))
-        .map_err(|e| AppError::Internal(format!("approval secret: {e}")))?;
-    String::from_utf8(plain.to_vec())
-        .map(|s| Some(zeroize::Zeroizing::new(s)))
-        .map_err(|_| AppError::Internal("approval secret is not text".into()))
+) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, String> {
+    tenant
+        .approval_secret_sealed
+        .as_deref()
+        .map(|sealed| webhook_signing::open_sealed_key(master, sealed, &aad(tenant.id), "approval"))
+        .transpose()
 }

@@ -51,20 +51,22 @@ fn validate_events(events: &[String]) -> AppResult<Vec<String>> {
         .collect())
 }
 
-fn seal(master: &MasterKey, endpoint_id: Uuid, secret: &str) -> AppResult<Vec<u8>> {
-    master
-        .seal(secret.as_bytes(), &aad(endpoint_id))
-        .map_err(|e| AppError::Internal(format!("webhook secret: {e}")))
+/// The endpoint's signing key.
+pub fn open_key(master: &MasterKey, endpoint: &EndpointRow) -> Result<Zeroizing<Vec<u8>>, String> {
+    webhook_signing::open_sealed_key(
+        master,
+        &endpoint.secret_sealed,
+        &aad(endpoint.id),
+        "webhook",
+    )
 }
 
-/// The endpoint's secret in its shown form (`whsec_…`).
-pub fn open_secret(master: &MasterKey, endpoint: &EndpointRow) -> AppResult<Zeroizing<String>> {
-    let plain = master
-        .open(&endpoint.secret_sealed, &aad(endpoint.id))
-        .map_err(|e| AppError::Internal(format!("webhook secret: {e}")))?;
-    String::from_utf8(plain.to_vec())
-        .map(Zeroizing::new)
-        .map_err(|_| AppError::Internal("webhook secret is not text".into()))
+fn new_sealed_secret(
+    master: &MasterKey,
+    endpoint_id: Uuid,
+) -> AppResult<(Zeroizing<String>, Vec<u8>)> {
+    webhook_signing::new_sealed_secret(master, &aad(endpoint_id))
+        .map_err(|e| AppError::Internal(format!("webhook secret: {e}")))
 }
 
 pub async fn list(conn: &mut DbConn, tenant_id: Uuid) -> AppResult<Vec<EndpointRow>> {
@@ -89,8 +91,7 @@ pub async fn create(
         )));
     }
     let id = Uuid::now_v7();
-    let secret = Zeroizing::new(webhook_signing::new_secret());
-    let sealed = seal(master, id, &secret)?;
+    let (secret, sealed) = new_sealed_secret(master, id)?;
     let row = webhooks::insert_endpoint(
         conn,
         &NewEndpoint {
@@ -114,9 +115,12 @@ pub async fn update(
     id: Uuid,
     update: &EndpointUpdate,
 ) -> AppResult<(EndpointRow, Option<Zeroizing<String>>)> {
-    let secret = update
-        .rotate_secret
-        .then(|| Zeroizing::new(webhook_signing::new_secret()));
+    let (secret, secret_sealed) = if update.rotate_secret {
+        let (secret, sealed) = new_sealed_secret(master, id)?;
+        (Some(secret), Some(sealed))
+    } else {
+        (None, None)
+    };
     let changes = EndpointChanges {
         url: update.url.as_deref().map(validate_url).transpose()?,
         description: update
@@ -125,10 +129,7 @@ pub async fn update(
             .map(|d| validate_label(d).map(str::to_owned))
             .transpose()?,
         events: update.events.as_deref().map(validate_events).transpose()?,
-        secret_sealed: secret
-            .as_ref()
-            .map(|secret| seal(master, id, secret))
-            .transpose()?,
+        secret_sealed,
         enabled: update.enabled,
         updated_at: Some(Utc::now()),
     };

@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use tokio::sync::watch;
 use uuid::Uuid;
-use zeroize::Zeroizing;
 
 use super::WebhookSettings;
-use super::endpoints::open_secret;
+use super::endpoints::open_key;
 use super::outbox::{self, Taken};
 use crate::crypto::MasterKey;
 use crate::db::scope::Database;
@@ -148,12 +147,9 @@ impl WebhookWorker {
             status: None,
             error,
         };
-        let key = match open_secret(&self.master_key, endpoint) {
-            Ok(secret) => match webhook_signing::secret_key(&secret) {
-                Some(key) => Zeroizing::new(key),
-                None => return failed("the endpoint's secret is malformed".to_owned()),
-            },
-            Err(err) => return failed(err.to_string()),
+        let key = match open_key(&self.master_key, endpoint) {
+            Ok(key) => key,
+            Err(err) => return failed(err),
         };
         let body = match serde_json::to_vec(&delivery.payload) {
             Ok(body) => body,

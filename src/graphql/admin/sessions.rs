@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::types::{
     AuditEvent, AuditEventConnection, AuditEventEdge, Session, SessionConnection, SessionEdge,
-    page_info,
+    page_edges,
 };
 use super::{answer, connection, secret};
 use crate::admin::sessions::{self, Cursor, SessionFilter};
@@ -72,23 +72,19 @@ impl SessionsQuery {
             )
             .await,
         )?;
-        let edges: Vec<SessionEdge> = page
-            .items
-            .iter()
-            .map(|row| SessionEdge {
-                cursor: Cursor {
-                    created_at: row.created_at,
-                    id: row.id,
-                }
-                .encode(),
+        let (edges, page_info) = page_edges(
+            &page,
+            after.as_deref(),
+            |row| Cursor {
+                created_at: row.created_at,
+                id: row.id,
+            },
+            |cursor, row| SessionEdge {
+                cursor,
                 node: Session::from(row),
-            })
-            .collect();
-        let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
-        Ok(SessionConnection {
-            page_info: page_info(&cursors, after.as_deref(), page.has_next_page),
-            edges,
-        })
+            },
+        );
+        Ok(SessionConnection { edges, page_info })
     }
 
     /// One session of the tenant.
@@ -126,22 +122,18 @@ impl SessionsQuery {
             )
             .await,
         )?;
-        let edges: Vec<AuditEventEdge> = page
-            .items
-            .iter()
-            .map(|row| AuditEventEdge {
-                cursor: Cursor {
-                    created_at: row.created_at,
-                    id: row.id,
-                }
-                .encode(),
+        let (edges, page_info) = page_edges(
+            &page,
+            after.as_deref(),
+            |row| Cursor {
+                created_at: row.created_at,
+                id: row.id,
+            },
+            |cursor, row| AuditEventEdge {
+                cursor,
                 node: AuditEvent::from(row),
-            })
-            .collect();
-        let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
-        Ok(AuditEventConnection {
-            page_info: page_info(&cursors, after.as_deref(), page.has_next_page),
-            edges,
-        })
+            },
+        );
+        Ok(AuditEventConnection { edges, page_info })
     }
 }

@@ -516,6 +516,24 @@ pub fn page_info(cursors: &[String], after: Option<&str>, has_next_page: bool) -
     }
 }
 
+/// The edges of a keyset page and its page info: `key` locates a row, `edge` makes its edge
+/// from its cursor.
+pub fn page_edges<R, E>(
+    page: &crate::admin::sessions::Page<R>,
+    after: Option<&str>,
+    key: impl Fn(&R) -> crate::admin::sessions::Cursor,
+    edge: impl Fn(String, &R) -> E,
+) -> (Vec<E>, PageInfo) {
+    let cursors: Vec<String> = page.items.iter().map(|row| key(row).encode()).collect();
+    let info = page_info(&cursors, after, page.has_next_page);
+    let edges = cursors
+        .into_iter()
+        .zip(&page.items)
+        .map(|(cursor, row)| edge(cursor, row))
+        .collect();
+    (edges, info)
+}
+
 /// A number that verifies without a call.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct TestNumber {

@@ -3,12 +3,13 @@
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::types::{PageInfo, page_info};
+use super::types::{PageInfo, page_edges};
 use super::{answer, connection, secret};
 use crate::admin::sessions::Cursor;
 use crate::app::AppState;
 use crate::db::webhooks::{DeliveryRow, EndpointRow};
 use crate::graphql::types::parse_id;
+use crate::webhooks::EVENT_TYPES;
 use crate::webhooks::deliveries::{self, DeliveryFilter};
 use crate::webhooks::endpoints::{self, EndpointUpdate};
 use crate::webhooks::worker::message_id;
@@ -30,41 +31,33 @@ pub enum WebhookEventType {
     PoolNumberDeactivated,
 }
 
-const EVENT_NAMES: [(WebhookEventType, &str); 6] = [
-    (
-        WebhookEventType::VerificationRequested,
-        "verification.requested",
-    ),
-    (
-        WebhookEventType::VerificationVerified,
-        "verification.verified",
-    ),
-    (WebhookEventType::VerificationFailed, "verification.failed"),
-    (WebhookEventType::VerificationLocked, "verification.locked"),
-    (
-        WebhookEventType::VerificationExpired,
-        "verification.expired",
-    ),
-    (
-        WebhookEventType::PoolNumberDeactivated,
-        "pool.number_deactivated",
-    ),
+/// In the order of [`EVENT_TYPES`], which holds their wire names.
+const EVENTS: [WebhookEventType; 6] = [
+    WebhookEventType::VerificationRequested,
+    WebhookEventType::VerificationVerified,
+    WebhookEventType::VerificationFailed,
+    WebhookEventType::VerificationLocked,
+    WebhookEventType::VerificationExpired,
+    WebhookEventType::PoolNumberDeactivated,
 ];
 
 impl WebhookEventType {
     /// The `type` field of the payload.
     pub fn wire_name(self) -> &'static str {
-        EVENT_NAMES
+        EVENTS
             .iter()
-            .find(|(kind, _)| *kind == self)
-            .map_or("", |(_, name)| name)
+            .position(|kind| *kind == self)
+            .and_then(|i| EVENT_TYPES.get(i))
+            .copied()
+            .unwrap_or("")
     }
 
     fn from_wire(name: &str) -> Option<Self> {
-        EVENT_NAMES
+        EVENT_TYPES
             .iter()
-            .find(|(_, wire)| *wire == name)
-            .map(|(kind, _)| *kind)
+            .position(|wire| *wire == name)
+            .and_then(|i| EVENTS.get(i))
+            .copied()
     }
 }
 
@@ -279,23 +272,19 @@ impl WebhooksQuery {
             )
             .await,
         )?;
-        let edges: Vec<WebhookDeliveryEdge> = page
-            .items
-            .iter()
-            .map(|row| WebhookDeliveryEdge {
-                cursor: Cursor {
-                    created_at: row.created_at,
-                    id: row.id,
-                }
-                .encode(),
+        let (edges, page_info) = page_edges(
+            &page,
+            after.as_deref(),
+            |row| Cursor {
+                created_at: row.created_at,
+                id: row.id,
+            },
+            |cursor, row| WebhookDeliveryEdge {
+                cursor,
                 node: WebhookDelivery::from(row),
-            })
-            .collect();
-        let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
-        Ok(WebhookDeliveryConnection {
-            page_info: page_info(&cursors, after.as_deref(), page.has_next_page),
-            edges,
-        })
+            },
+        );
+        Ok(WebhookDeliveryConnection { edges, page_info })
     }
 
     /// One delivery of the tenant.
